@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what denseshift needs on Debian 12 (root; Debian packages only). Safe to re-run:
+# packages already present are skipped without touching the network.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libtorch-dev libopenblas-dev
+  zlib1g-dev libpng-dev libturbojpeg0-dev
+  libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,111 @@
+// Datasets for training and evaluation, without libtorch.
+//
+// A Dataset decodes one sample into a caller-owned float buffer (CHW, normalized),
+// applying the split's augmentation with a caller-supplied RNG. Keeping this layer
+// free of libtorch keeps it fast to compile and lets the Loader run it on plain
+// worker threads; the trainer wraps finished batches in tensors without a copy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ds::data {
+
+// Every reader error is a DataError whose message names the file and the problem.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Shape {
+  int c = 0, h = 0, w = 0;
+  size_t numel() const { return size_t(c) * size_t(h) * size_t(w); }
+};
+
+enum class Split { kTrain, kTest };
+
+// What the decoded pixels go through. Defaults are chosen by open_dataset() per kind.
+struct Transform {
+  // Small datasets: zero-pad by `pad` and take a random crop of the original size.
+  int pad_crop = 0;
+  bool hflip = false;
+  // ImageNet-style: train = RandomResizedCrop(crop) + flip; eval = Resize(resize) + CenterCrop(crop).
+  bool random_resized_crop = false;
+  int resize = 0;  // shorter side for eval
+  int crop = 0;    // output side
+  std::vector<float> mean, std;  // per channel, applied to pixels in [0, 1]
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual size_t size() const = 0;
+  virtual int num_classes() const = 0;
+  // Shape of one sample after the transform (what load() writes).
+  virtual Shape sample_shape() const = 0;
+  // Decodes sample i, applies the transform using rng, writes sample_shape().numel()
+  // floats to out and returns the label in [0, num_classes()). Thread-safe.
+  virtual int load(size_t i, float* out, std::mt19937& rng) const = 0;
+  virtual std::vector<std::string> class_names() const = 0;
+  // Human-readable description: kind, path, split, count.
+  virtual std::string describe() const = 0;
+};
+
+enum class Kind { kIdx, kCifar10, kCifar100, kImageFolder };
+const char* kind_name(Kind k);
+
+// Detects the dataset kind from what is in `root`:
+//   IDX: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+//   CIFAR-10: data_batch_1..5.bin + test_batch.bin (or a cifar-10-batches-bin/ subfolder)
+//   CIFAR-100: train.bin + test.bin (or cifar-100-binary/)
+//   ImageFolder: train/ and val/ with one subfolder per class (JPEG and PNG files)
+// Throws DataError naming `root` if none matches.
+Kind detect_kind(const std::string& root);
+
+// Opens a split with the standard transform for its kind (train: augmentation on).
+std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, bool augment);
+
+// Readers, for callers (and tests) that want one directly.
+std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::string& labels_path,
+                                  const Transform& t);
+std::unique_ptr<Dataset> open_cifar(const std::vector<std::string>& batch_files, bool cifar100,
+                                    const Transform& t);
+std::unique_ptr<Dataset> open_image_folder(const std::string& split_dir, const Transform& t);
+
+// A batch: n samples, contiguous NCHW floats and int64 labels.
+struct Batch {
+  int n = 0;
+  Shape shape;
+  std::vector<float> x;
+  std::vector<int64_t> y;
+};
+
+// Iterates an epoch in batches. Order and augmentation are a function of (seed, epoch)
+// only, never of thread timing: sample i of the epoch draws from an RNG seeded with
+// (seed, epoch, i), so a resumed run sees exactly the data an uninterrupted one saw.
+// `workers` threads decode ahead of the consumer (0 = decode on the calling thread).
+class Loader {
+ public:
+  Loader(const Dataset& ds, int batch_size, bool shuffle, bool drop_last, uint64_t seed,
+         int workers);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts epoch `epoch` (may be called again for the next epoch).
+  void start_epoch(int epoch);
+  // Fills `b` with the next batch; false at the end of the epoch. Rethrows a worker's DataError.
+  bool next(Batch& b);
+  size_t batches_per_epoch() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ds::data

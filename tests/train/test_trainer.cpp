@@ -1,0 +1,178 @@
+// Trainer: a tiny run learns, resume is exact, checkpoints are atomic and checked, NaN stops.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace ds {
+namespace {
+namespace fs = std::filesystem;
+
+void put_be32(std::ofstream& f, uint32_t v) {
+  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+  f.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// An IDX dataset of 12x12 images where class k lights up quadrant k: learnable in a few steps.
+void write_idx(const fs::path& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
+  std::ofstream lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  put_be32(img, 0x803), put_be32(img, n), put_be32(img, 12), put_be32(img, 12);
+  put_be32(lab, 0x801), put_be32(lab, n);
+  for (int i = 0; i < n; ++i) {
+    int k = int(rng() % 4);
+    lab.put(char(k));
+    for (int y = 0; y < 12; ++y)
+      for (int x = 0; x < 12; ++x) {
+        bool lit = (y / 6) * 2 + (x / 6) == k;
+        img.put(char(uint8_t((lit ? 160 : 0) + rng() % 64)));
+      }
+  }
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("ds_trainer_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "data");
+    write_idx(root_ / "data", "train", 384, 1);
+    write_idx(root_ / "data", "t10k", 128, 2);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  TrainConfig config(const std::string& out) const {
+    TrainConfig c;
+    c.data = (root_ / "data").string();
+    c.arch = "smallcnn";
+    c.policy.body = QuantSpec{Method::kDenseShift, 3};
+    c.epochs = 3, c.batch_size = 32, c.lr = 0.05, c.workers = 0, c.threads = 1, c.seed = 7;
+    c.out = (root_ / out).string();
+    c.quiet = true;
+    return c;
+  }
+  fs::path root_;
+};
+
+std::vector<nlohmann::json> read_metrics(const fs::path& file) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(file);
+  for (std::string line; std::getline(f, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST_F(TrainerTest, TinyRunLowersTheLossAndWritesMetrics) {
+  auto r = run_training(config("run"));
+  auto m = read_metrics(root_ / "run" / "metrics.jsonl");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_LT(m.back()["train_loss"].get<double>(), m.front()["train_loss"].get<double>());
+  EXPECT_GT(r.final_eval.top1, 60.0);  // 4 classes: chance is 25%
+  for (const char* key : {"epoch", "lr", "top1", "top5", "val_loss", "epoch_time_s", "freeze"})
+    EXPECT_TRUE(m.back().contains(key)) << key;
+  double changed = m.front()["freeze"]["overall"]["changed"];
+  EXPECT_GT(changed, 0.0);  // the first epoch moves some codes
+  EXPECT_LE(changed, 1.0);
+  EXPECT_TRUE(m.front()["freeze"]["layers"].contains("conv2"));
+  EXPECT_FALSE(m.front()["freeze"]["layers"].contains("conv1"));  // fp32 stem has no codes
+  EXPECT_TRUE(fs::exists(root_ / "run" / "best.pt"));
+  EXPECT_TRUE(fs::exists(root_ / "run" / "result.json"));
+  // Evaluating the checkpoint reproduces the trainer's final number.
+  TrainConfig ev = config("run");
+  auto e = evaluate_checkpoint((root_ / "run").string(), ev);
+  EXPECT_DOUBLE_EQ(e.top1, r.final_eval.top1);
+}
+
+TEST_F(TrainerTest, InterruptedAndResumedRunEndsWithTheSameWeights) {
+  run_training(config("straight"));
+  TrainConfig part = config("split");
+  part.stop_after = 1;
+  run_training(part);
+  TrainConfig more = config("split");
+  more.workers = 2;  // data order must not depend on threads
+  run_training(more, (root_ / "split").string());
+  auto a = load_checkpoint((root_ / "straight" / "last.pt").string());
+  auto b = load_checkpoint((root_ / "split" / "last.pt").string());
+  ASSERT_EQ(a.epoch, 3);
+  ASSERT_EQ(b.epoch, 3);
+  ASSERT_EQ(a.model.size(), b.model.size());
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    EXPECT_EQ(a.model[i].first, b.model[i].first);
+    EXPECT_TRUE(torch::equal(a.model[i].second, b.model[i].second)) << a.model[i].first;
+  }
+  for (size_t i = 0; i < a.momentum.size(); ++i) EXPECT_TRUE(torch::equal(a.momentum[i].second, b.momentum[i].second));
+  EXPECT_EQ(read_metrics(root_ / "split" / "metrics.jsonl").size(), 3u);
+}
+
+TEST_F(TrainerTest, RefusesToOverwriteARunWithoutFresh) {
+  TrainConfig c = config("run");
+  c.epochs = 1;
+  run_training(c);
+  EXPECT_THROW(run_training(c), TrainError);
+  c.fresh = true;
+  EXPECT_NO_THROW(run_training(c));
+}
+
+TEST_F(TrainerTest, CheckpointWritesAreAtomicAndLoadsAreChecked) {
+  const fs::path file = root_ / "ck.pt";
+  Checkpoint c;
+  c.epoch = 4, c.best_top1 = 12.5, c.config_json = "{}";
+  c.model = {{"w", torch::arange(10.f)}};
+  save_checkpoint(c, file.string());
+  EXPECT_FALSE(fs::exists(file.string() + ".tmp"));
+  // A crash mid-write leaves at most a stray temp file; the last good checkpoint still loads.
+  std::ofstream(file.string() + ".tmp") << "partial garbage";
+  EXPECT_EQ(load_checkpoint(file.string()).epoch, 4);
+  // A failing write (folder gone) throws and never touches the target.
+  EXPECT_THROW(save_checkpoint(c, (root_ / "missing" / "ck.pt").string()), CheckpointError);
+  c.epoch = 5;
+  save_checkpoint(c, file.string());
+  auto back = load_checkpoint(file.string());
+  EXPECT_EQ(back.epoch, 5);
+  EXPECT_DOUBLE_EQ(back.best_top1, 12.5);
+  EXPECT_TRUE(torch::equal(back.model[0].second, torch::arange(10.f)));
+  // Truncated and foreign files are refused with the file's name in the message.
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const fs::path cut = root_ / "cut.pt";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  try {
+    load_checkpoint(cut.string());
+    FAIL() << "truncated checkpoint loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find(cut.string()), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_checkpoint((root_ / "nope.pt").string()), CheckpointError);
+}
+
+TEST_F(TrainerTest, NonFiniteLossStopsTheRun) {
+  TrainConfig c = config("nan");
+  c.lr = 1e30;
+  try {
+    run_training(c);
+    FAIL() << "training went on with a huge learning rate";
+  } catch (const TrainError& e) {
+    EXPECT_NE(std::string(e.what()).find("loss is"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TrainerTest, BaselinesTrainThroughTheSameLoop) {
+  for (Method m : {Method::kFp32, Method::kDeepShiftQ, Method::kShiftWithZero}) {
+    TrainConfig c = config(method_name(m));
+    c.policy.body = QuantSpec{m, 3};
+    c.epochs = 1;
+    auto r = run_training(c);
+    EXPECT_GT(r.final_eval.top1, 30.0) << method_name(m);
+  }
+}
+
+}  // namespace
+}  // namespace ds
