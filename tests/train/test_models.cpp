@@ -72,8 +72,12 @@ TEST(Models, OverridesAndUnknownArch) {
   cfg.policy.last = QuantSpec{Method::kDenseShift, 4};
   auto m = make_model(cfg);
   for (const auto& [name, q] : quant_layers(*m)) {
-    if (name == "layer2.1.conv2") EXPECT_EQ(q->quant_weight().spec().bits, 5);
-    if (name == "fc") EXPECT_EQ(spec_name(q->quant_weight().spec()), "denseshift:4");
+    if (name == "layer2.1.conv2") {
+      EXPECT_EQ(q->quant_weight().spec().bits, 5);
+    }
+    if (name == "fc") {
+      EXPECT_EQ(spec_name(q->quant_weight().spec()), "denseshift:4");
+    }
   }
   EXPECT_THROW(make_model(fp32_config("vgg16", 3, 10)), std::invalid_argument);
 }

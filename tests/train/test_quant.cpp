@@ -51,7 +51,8 @@ TEST(Quant, ShiftWithZeroValueSetHasZeroAndOneExponentFewer) {
 
 TEST(Quant, DeepShiftQValueSetAndRounding) {
   for (int bits = 2; bits <= 5; ++bits) {
-    auto w = torch::cat({torch::linspace(-4, 4, 100000), torch::zeros({1})});
+    auto mag = torch::exp2(torch::linspace(-24, 3, 100000));  // log-spaced: every exponent is hit
+    auto w = torch::cat({mag, -mag, torch::zeros({1})});
     auto q = deepshift_q_weight(w, bits);
     std::set<float> expect{0.f};  // only w == 0 exactly maps to 0
     const int top = (1 << (bits - 1)) - 1;
