@@ -24,7 +24,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
 configure() {
   rm -rf build-cuda
-  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DDENSESHIFT_BUILD_TESTS=OFF \
+  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DDENSESHIFT_BUILD_TESTS=OFF -DDENSESHIFT_BUILD_BENCH=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DCMAKE_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu" "$@" \
     > "$out/configure.log" 2>&1 && cmake --build build-cuda -j "$(nproc)" --target denseshift > "$out/build.log" 2>&1
 }

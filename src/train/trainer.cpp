@@ -284,6 +284,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
   torch::manual_seed(cfg.seed);
   ModelConfig mc{cfg.arch, in.c, train_set->num_classes(), cfg.policy};
   auto model = make_model(mc);
+  model->to(dev);  // before the optimizer, whose momentum buffers live beside the parameters
   Sgd opt(*model, cfg.momentum, cfg.weight_decay);
   int start_epoch = 0;
   double best_top1 = -1;
@@ -297,7 +298,6 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
     fs::remove(metrics);
     fs::remove(best);
   }
-  model->to(dev);
 
   std::fprintf(stderr,
                "denseshift train: %s %s\n  data %s | %s\n  %dx%dx%d, %d classes | epochs %d, batch %d, lr %g, momentum %g, "
