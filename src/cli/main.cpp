@@ -34,7 +34,7 @@ void add_train(CLI::App& app, TrainArgs& a) {
   t->add_option("--first", a.first, "spec of the first conv, e.g. fp32 or denseshift:4")->capture_default_str();
   t->add_option("--last", a.last, "spec of the last fc")->capture_default_str();
   t->add_option("--layer", a.layers, "per-layer override NAME=METHOD:BITS (repeatable), e.g. layer1.0.conv1=denseshift:4");
-  t->add_option("--epochs", c.epochs, "epochs (default: 200 ImageNet/CIFAR, 20 IDX, 2 built-in)");
+  t->add_option("--epochs", c.epochs, "epochs (default: 200 ImageNet/CIFAR, 20 IDX, 4 built-in)");
   t->add_option("--batch-size", c.batch_size, "batch size (default: 256 ImageNet, 128 otherwise)");
   t->add_option("--lr", c.lr, "initial learning rate (cosine schedule stepped per epoch)")->capture_default_str();
   t->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();

@@ -57,7 +57,7 @@ int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()
 void apply_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
   const bool imagenet = kind == data::Kind::kImageFolder;
   if (c.arch.empty()) c.arch = imagenet ? "resnet18" : builtin ? "smallcnn" : "resnet20";
-  if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 2 : (kind == data::Kind::kIdx ? 20 : 200);
+  if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 4 : (kind == data::Kind::kIdx ? 20 : 200);
   if (c.batch_size <= 0) c.batch_size = imagenet ? 256 : 128;
   if (c.workers < 0) c.workers = hardware_threads();
   if (c.threads <= 0) c.threads = hardware_threads();
