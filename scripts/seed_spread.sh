@@ -15,6 +15,7 @@ shift $((OPTIND - 1))
 rows=("$@")
 ((${#rows[@]})) || rows=(denseshift:3 shift-with-zero:3)
 outdir=runs/seed-spread
+mkdir -p "$outdir"
 
 for r in "${rows[@]}"; do
   for s in $seeds; do
