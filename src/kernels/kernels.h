@@ -1,0 +1,52 @@
+// The quantized-layer kernels: one function type, one implementation per file and ISA.
+//
+// Every kernel computes the same product of packed b-bit weight codes and float activations:
+//
+//   y[m * N + n] = sum_{k < K} w(m, k) * x[k * N + n]        for m < M, n < N
+//
+// where row m of the weights is K codes packed tightly (core/codes.h) starting at
+// codes + m * row_bytes (row_bytes >= packed_bytes(K, bits)), and x is K rows of N floats.
+// A convolution reaches this form through im2col (K = in/groups * kh * kw, N = out_h * out_w)
+// and a linear layer with N = batch after a transpose. y is overwritten, not accumulated.
+//
+// Kernels differ in how w * x is formed (exponent addition, decode + FMA, FP16) and in
+// which weights they accept (DenseShift zero-free codes, or the zero-weight baseline).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ds::kernels {
+
+struct GemmArgs {
+  const uint8_t* codes;  // M rows, each row_bytes long
+  size_t row_bytes;
+  int bits;              // 2..5
+  int M, K, N;
+  const float* x;        // K x N, row-major
+  float* y;              // M x N, row-major
+};
+
+using GemmFn = void (*)(const GemmArgs&);
+
+enum class WeightSet { kDenseShift, kShiftWithZero };
+
+struct KernelInfo {
+  const char* name;       // e.g. "f32_expadd_scalar", "f32_expadd_avx2", "f32_decode_fma_avx2"
+  WeightSet weights;
+  bool multiply_free;     // forms w * x without a floating-point multiply
+  bool fp16_activations;  // rounds activations (and products) through FP16: not bit-equal to FP32
+  bool (*supported)();    // CPU can run it
+  GemmFn fn;
+  const char* doc;        // one line: what it does, its special-value handling
+};
+
+// Every kernel built into this binary, supported here or not.
+const std::vector<KernelInfo>& all_kernels();
+// The fastest supported float-activation DenseShift kernel, unless `name` picks one
+// (throws std::invalid_argument naming the choices when `name` is unknown or unsupported).
+const KernelInfo& select_kernel(const std::string& name = "");
+
+}  // namespace ds::kernels

@@ -1,0 +1,102 @@
+// The kernel table: every kernel's traits in one place, and the choice of kernel at run time.
+// Compiled without ISA flags; the AVX2 kernels are only called after their supported() check.
+#include <stdexcept>
+#include <string>
+
+#if defined(DS_KERNELS_X86)
+#include <cpuid.h>
+#endif
+
+#include "kernels/internal.h"
+
+namespace ds::kernels {
+namespace {
+
+bool always() { return true; }
+
+#if defined(DS_KERNELS_X86)
+// __builtin_cpu_supports also checks that the OS saves the YMM registers (XGETBV), not just
+// the CPUID bit. __builtin_cpu_init is only needed before static constructors, but is cheap.
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+}
+bool has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+// Clang's __builtin_cpu_supports does not know "f16c", so that bit comes from CPUID leaf 1
+// (ECX bit 29). The OS-support check for YMM state is already part of the avx2 test.
+bool has_avx2_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!has_avx2() || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  return (ecx & (1u << 29)) != 0;
+}
+#endif
+
+const std::vector<KernelInfo> kTable = {
+    {"f32_expadd_scalar", WeightSet::kDenseShift, true, false, always,
+     detail::gemm_f32_expadd_scalar,
+     "DenseShift reference, portable: exponent add on FP32 bits; zeros, subnormals, inf, NaN and "
+     "overflow formed exactly as IEEE x*w with integer ops, so bit-equal to a float dot product "
+     "(k ascending)"},
+    {"f32_shiftzero_scalar", WeightSet::kShiftWithZero, true, false, always,
+     detail::gemm_f32_shiftzero_scalar,
+     "zero-weight baseline, portable: f32_expadd_scalar plus a branch per weight; zero weights "
+     "add nothing (even for inf/NaN x), the rest IEEE-exact"},
+#if defined(DS_KERNELS_X86)
+    {"f32_expadd_avx2", WeightSet::kDenseShift, true, false, has_avx2,
+     detail::gemm_f32_expadd_avx2,
+     "DenseShift, AVX2 exponent add, 6x16 tiles: subnormal x flushed (adds nothing), overflow "
+     "-> +-inf, inf/NaN kept; else bit-equal to f32_expadd_scalar"},
+    {"f32_shiftzero_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
+     detail::gemm_f32_shiftzero_avx2,
+     "zero-weight baseline, AVX2: f32_expadd_avx2 plus a mask per weight; zero weights add "
+     "nothing (even for inf/NaN x)"},
+    {"f32_decode_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
+     detail::gemm_f32_decode_fma_avx2,
+     "DenseShift, codes decoded to floats + FMA, 6x16 tiles: bit-equal to f32_expadd_scalar "
+     "(subnormals, inf, NaN included) unless a product overflows, which FMA keeps unrounded"},
+    {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
+     detail::gemm_f16_expadd_f16c,
+     "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
+     "x flushed, FP16 overflow -> +-inf, inf/NaN kept"},
+#endif
+};
+
+// Preference for the default float-activation DenseShift kernel, best first.
+const char* const kDefaultOrder[] = {"f32_expadd_avx2", "f32_expadd_scalar"};
+
+const KernelInfo* find(const std::string& name) {
+  for (const KernelInfo& k : kTable) {
+    if (name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<KernelInfo>& all_kernels() { return kTable; }
+
+const KernelInfo& select_kernel(const std::string& name) {
+  if (name.empty()) {
+    for (const char* n : kDefaultOrder) {
+      const KernelInfo* k = find(n);
+      if (k && k->supported()) return *k;
+    }
+    throw std::logic_error("select_kernel: no default kernel is supported");  // scalar always is
+  }
+  const KernelInfo* k = find(name);
+  if (k && k->supported()) return *k;
+  std::string list;
+  for (const KernelInfo& e : kTable) {
+    if (!e.supported()) continue;
+    list += list.empty() ? "" : ", ";
+    list += e.name;
+  }
+  throw std::invalid_argument("select_kernel: kernel '" + name + "' " +
+                              (k ? "is not supported on this CPU" : "is unknown") +
+                              "; available here: " + list);
+}
+
+}  // namespace ds::kernels

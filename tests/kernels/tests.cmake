@@ -1,0 +1,9 @@
+# Kernel tests: no libtorch, no data files. Included from tests/CMakeLists.txt.
+add_executable(test_kernels
+  ${CMAKE_CURRENT_LIST_DIR}/test_f32_reference.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_simd.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_f16.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_registry.cpp)
+target_link_libraries(test_kernels PRIVATE denseshift_kernels GTest::gtest_main)
+target_compile_options(test_kernels PRIVATE ${DS_WARNINGS})
+gtest_discover_tests(test_kernels DISCOVERY_TIMEOUT 60)
