@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/engine_commands.h"
 #include "data/dataset.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -84,9 +85,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   TrainArgs train;
   add_train(app, train);
+  ds::cli::EngineArgs engine;
+  ds::cli::add_engine_commands(app, engine);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("train")) return run_train(train);
+    if (app.got_subcommand("export")) return ds::cli::run_export(engine);
+    if (app.got_subcommand("eval")) return ds::cli::run_eval(engine);
+    if (app.got_subcommand("infer")) return ds::cli::run_infer(engine);
+    if (app.got_subcommand("bench")) return ds::cli::run_bench(engine);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "denseshift: error: %s\n", e.what());
     return 1;

@@ -74,6 +74,7 @@ class QLinearImpl : public torch::nn::Module, public QuantLayer {
   QLinearImpl(int64_t in, int64_t out, QuantSpec spec, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x);
   const QuantWeight& quant_weight() const override { return qw_; }
+  const torch::Tensor& bias() const { return bias_; }
   void pretty_print(std::ostream& os) const override;
 
  private:

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "train/export.h"
+
 namespace ds {
 namespace {
 
@@ -43,6 +45,15 @@ class BasicBlockImpl : public nn::Module {
     Tensor y = torch::relu(bn1_(conv1_(x)));
     y = bn2_(conv2_(y));
     return torch::relu(y + shortcut(x));
+  }
+  uint32_t emit(GraphEmitter& g, uint32_t x) const {
+    uint32_t sc = x;
+    if (shortcut_ == Shortcut::kProjection)
+      sc = g.conv(*downsample_->ptr(0)->as<QConv2dImpl>(), downsample_->ptr(1)->as<nn::BatchNorm2dImpl>(), x, false);
+    else if (shortcut_ == Shortcut::kPadZeros)
+      sc = g.shortcut_a(x, int(stride_), int(pad_ / 2), int(pad_ - pad_ / 2));
+    uint32_t y = g.conv(*conv1_, bn1_.get(), x, true);
+    return g.conv(*conv2_, bn2_.get(), y, true, sc);
   }
 
  private:
@@ -91,6 +102,12 @@ class BottleneckImpl : public nn::Module {
     y = bn3_(conv3_(y));
     return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
   }
+  uint32_t emit(GraphEmitter& g, uint32_t x) const {
+    uint32_t sc = downsample_ ? g.conv(*downsample_->ptr(0)->as<QConv2dImpl>(), downsample_->ptr(1)->as<nn::BatchNorm2dImpl>(), x, false) : x;
+    uint32_t y = g.conv(*conv1_, bn1_.get(), x, true);
+    y = g.conv(*conv2_, bn2_.get(), y, true);
+    return g.conv(*conv3_, bn3_.get(), y, true, sc);
+  }
 
  private:
   QConv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
@@ -114,6 +131,12 @@ nn::Sequential make_stage(const Builder& b, const std::string& name, int64_t& in
   return stage;
 }
 
+template <class Block>
+uint32_t emit_stage(GraphEmitter& g, const nn::Sequential& stage, uint32_t x) {
+  for (const auto& m : *stage) x = m.get<Block>().emit(g, x);
+  return x;
+}
+
 // ImageNet-style ResNet: 7x7/2 stem, 3x3/2 max-pool, four stages, global pool, fc.
 template <class Block>
 class ImageNetResNet : public NetImpl {
@@ -135,6 +158,11 @@ class ImageNetResNet : public NetImpl {
     y = torch::max_pool2d(y, 3, 2, 1);
     for (auto& s : stages_) y = s->forward(y);
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+  }
+  uint32_t emit(GraphEmitter& g) const override {
+    uint32_t y = g.maxpool(g.conv(*conv1_, bn1_.get(), GraphEmitter::kInput, true), 3, 2, 1);
+    for (const auto& s : stages_) y = emit_stage<typename Block::Impl>(g, s, y);
+    return g.linear(*fc_, g.global_avgpool(y));
   }
 
  private:
@@ -163,6 +191,11 @@ class CifarResNet : public NetImpl {
     Tensor y = torch::relu(bn1_(conv1_(x)));
     for (auto& s : stages_) y = s->forward(y);
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+  }
+  uint32_t emit(GraphEmitter& g) const override {
+    uint32_t y = g.conv(*conv1_, bn1_.get(), GraphEmitter::kInput, true);
+    for (const auto& s : stages_) y = emit_stage<BasicBlockImpl>(g, s, y);
+    return g.linear(*fc_, g.global_avgpool(y));
   }
 
  private:
@@ -195,6 +228,14 @@ class SmallCnn : public NetImpl {
       if (i == 1 || i == 3) y = torch::max_pool2d(y, 2);
     }
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
+  }
+  uint32_t emit(GraphEmitter& g) const override {
+    uint32_t y = GraphEmitter::kInput;
+    for (size_t i = 0; i < convs_.size(); ++i) {
+      y = g.conv(*convs_[i], bns_[i].get(), y, true);
+      if (i == 1 || i == 3) y = g.maxpool(y, 2, 2, 0);
+    }
+    return g.linear(*fc_, g.global_avgpool(y));
   }
 
  private:

@@ -19,10 +19,14 @@ struct ModelConfig {
   QuantPolicy policy;
 };
 
+class GraphEmitter;
+
 // A classifier: images [N, C, H, W] -> logits [N, classes].
 class NetImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Describes the network, layer by layer, to the exporter (train/export.h). Returns the logits' value id.
+  virtual uint32_t emit(GraphEmitter& g) const = 0;
 };
 
 // Known names: resnet18, resnet34, resnet50 (ImageNet-style, 7x7 stem + max-pool),

@@ -217,7 +217,8 @@ std::string config_to_json(const TrainConfig& c) {
             {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
             {"seed", c.seed},         {"augment", c.augment},
             {"train_limit", c.train_limit}, {"eval_limit", c.eval_limit},
-            {"max_steps", c.max_steps}, {"out", c.out}};
+            {"max_steps", c.max_steps}, {"out", c.out},
+            {"in_channels", c.in_channels}, {"num_classes", c.num_classes}};
   return j.dump();
 }
 
@@ -242,6 +243,8 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.eval_limit = j.at("eval_limit");
     c.max_steps = j.at("max_steps");
     c.out = j.at("out");
+    c.in_channels = j.at("in_channels");
+    c.num_classes = j.at("num_classes");
     return c;
   } catch (const std::exception& e) {
     throw TrainError(source + ": bad run settings in checkpoint: " + e.what());
@@ -281,6 +284,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
   auto test_set = open_split(root, data::Split::kTest, false, cfg.eval_limit);
   const data::Shape in = train_set->sample_shape();
 
+  cfg.in_channels = in.c, cfg.num_classes = train_set->num_classes();
   torch::manual_seed(cfg.seed);
   ModelConfig mc{cfg.arch, in.c, train_set->num_classes(), cfg.policy};
   auto model = make_model(mc);
@@ -395,23 +399,33 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
   return result;
 }
 
-EvalResult evaluate_checkpoint(const std::string& checkpoint, const TrainConfig& over) {
-  const std::string path = resolve_checkpoint(checkpoint);
-  Checkpoint ckpt = load_checkpoint(path);
-  TrainConfig cfg = config_from_json(ckpt.config_json, path);
+TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig& over) {
+  TrainedModel t;
+  t.path = resolve_checkpoint(checkpoint);
+  Checkpoint ckpt = load_checkpoint(t.path);
+  t.epoch = ckpt.epoch;
+  t.cfg = config_from_json(ckpt.config_json, t.path);
+  TrainConfig& cfg = t.cfg;
   if (!over.data.empty()) cfg.data = over.data;
   cfg.workers = over.workers, cfg.threads = over.threads, cfg.device = over.device, cfg.quiet = over.quiet;
   if (over.batch_size > 0) cfg.batch_size = over.batch_size;
+  if (over.eval_limit > 0) cfg.eval_limit = over.eval_limit;
   const std::string root = cfg.data.empty() ? std::string(kBuiltinData) : cfg.data;
   apply_defaults(cfg, data::detect_kind(root), cfg.data.empty());
-  configure_threads(cfg.threads);
-  const torch::Device dev = parse_device(cfg.device);
-  auto test_set = open_split(root, data::Split::kTest, false, over.eval_limit > 0 ? over.eval_limit : cfg.eval_limit);
-  ModelConfig mc{cfg.arch, test_set->sample_shape().c, test_set->num_classes(), cfg.policy};
-  auto model = make_model(mc);
-  load_state(*model, ckpt.model, path);
-  model->to(dev);
-  return evaluate(*model, *test_set, cfg, dev, "test ");
+  t.model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
+  load_state(*t.model, ckpt.model, t.path);
+  t.model->eval();
+  return t;
+}
+
+EvalResult evaluate_checkpoint(const std::string& checkpoint, const TrainConfig& over) {
+  TrainedModel t = load_trained_model(checkpoint, over);
+  configure_threads(t.cfg.threads);
+  const torch::Device dev = parse_device(t.cfg.device);
+  const std::string root = t.cfg.data.empty() ? std::string(kBuiltinData) : t.cfg.data;
+  auto test_set = open_split(root, data::Split::kTest, false, t.cfg.eval_limit);
+  t.model->to(dev);
+  return evaluate(*t.model, *test_set, t.cfg, dev, "test ");
 }
 
 }  // namespace ds

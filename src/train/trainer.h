@@ -6,6 +6,7 @@
 #include <string>
 
 #include "train/layers.h"
+#include "train/models.h"
 
 namespace ds {
 
@@ -34,6 +35,7 @@ struct TrainConfig {
   int stop_after = 0;         // leave after this many epochs in this call (0 = run to the end), as an
                               // interruption would; --resume continues the same schedule
   bool quiet = false;         // no progress bars
+  int in_channels = 0, num_classes = 0;  // set from the dataset when training starts
 };
 
 std::string default_data_dir();
@@ -64,5 +66,15 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume = "");
 
 // Evaluates a checkpoint on the test split of its dataset (or of cfg.data when given).
 EvalResult evaluate_checkpoint(const std::string& checkpoint, const TrainConfig& cfg);
+
+// The model of a checkpoint, rebuilt from its settings and weights, in eval mode on the CPU.
+// `over` may change data, workers, threads, batch size (as evaluate_checkpoint does).
+struct TrainedModel {
+  TrainConfig cfg;
+  std::shared_ptr<NetImpl> model;
+  std::string path;  // the checkpoint file
+  int epoch = 0;
+};
+TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig& over);
 
 }  // namespace ds

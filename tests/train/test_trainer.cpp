@@ -10,33 +10,11 @@
 
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "synthetic_idx.h"
 
 namespace ds {
 namespace {
 namespace fs = std::filesystem;
-
-void put_be32(std::ofstream& f, uint32_t v) {
-  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-  f.write(reinterpret_cast<const char*>(b), 4);
-}
-
-// An IDX dataset of 12x12 images where class k lights up quadrant k: learnable in a few steps.
-void write_idx(const fs::path& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
-  std::ofstream lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  put_be32(img, 0x803), put_be32(img, n), put_be32(img, 12), put_be32(img, 12);
-  put_be32(lab, 0x801), put_be32(lab, n);
-  for (int i = 0; i < n; ++i) {
-    int k = int(rng() % 4);
-    lab.put(char(k));
-    for (int y = 0; y < 12; ++y)
-      for (int x = 0; x < 12; ++x) {
-        bool lit = (y / 6) * 2 + (x / 6) == k;
-        img.put(char(uint8_t((lit ? 160 : 0) + rng() % 64)));
-      }
-  }
-}
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -45,8 +23,8 @@ class TrainerTest : public ::testing::Test {
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "data");
-    write_idx(root_ / "data", "train", 384, 1);
-    write_idx(root_ / "data", "t10k", 128, 2);
+    testing::write_quadrant_idx(root_ / "data", "train", 384, 1);
+    testing::write_quadrant_idx(root_ / "data", "t10k", 128, 2);
   }
   void TearDown() override { fs::remove_all(root_); }
 

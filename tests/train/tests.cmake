@@ -2,8 +2,9 @@
 add_executable(test_train
   ${CMAKE_CURRENT_LIST_DIR}/test_quant.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_models.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/test_trainer.cpp)
-target_link_libraries(test_train PRIVATE denseshift_train GTest::gtest_main nlohmann_json::nlohmann_json)
+  ${CMAKE_CURRENT_LIST_DIR}/test_trainer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_export.cpp)
+target_link_libraries(test_train PRIVATE denseshift_train denseshift_runtime GTest::gtest_main nlohmann_json::nlohmann_json)
 target_compile_options(test_train PRIVATE ${DS_WARNINGS})
 target_precompile_headers(test_train REUSE_FROM denseshift_train)
 gtest_discover_tests(test_train DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 600)

@@ -1,0 +1,123 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include "runtime/layer.h"
+
+namespace ds::rt {
+namespace {
+
+// Activations of one image above this are refused at load: a hostile file must not make the
+// engine allocate gigabytes (2^28 floats = 1 GiB over all values of one image).
+constexpr size_t kMaxFloatsPerImage = size_t(1) << 28;
+
+}  // namespace
+
+struct Engine::Impl {
+  core::Container file;
+  core::ModelDesc desc;
+  std::vector<std::unique_ptr<Layer>> layers;
+  std::vector<Shape> shapes;  // value shapes: [0] input, [i + 1] node i
+  const kernels::KernelInfo* kernel = nullptr;
+  const kernels::KernelInfo* zero_kernel = nullptr;
+  int threads = 1;
+
+  explicit Impl(core::Container c) : file(std::move(c)) {}
+
+  // Format checks (read_model), then shapes: every layer must accept its inputs.
+  void prepare(const EngineOptions& opt) {
+    desc = core::read_model(file);
+    const auto& info = desc.info;
+    shapes.push_back(Shape{info.in_c, info.in_h, info.in_w});
+    size_t total = shapes[0].numel();
+    for (size_t i = 0; i < desc.nodes.size(); ++i) {
+      const auto& n = desc.nodes[i];
+      const std::string at = file.name() + ": node " + std::to_string(i) + " (" + core::op_name(n.op) + ")";
+      layers.push_back(make_layer(n));
+      std::vector<Shape> in;
+      for (uint32_t v : n.inputs) in.push_back(shapes[v]);
+      Shape s = layers.back()->infer(in, at);
+      total += s.numel();
+      if (s.numel() == 0 || total > kMaxFloatsPerImage)
+        throw core::FormatError(at + ": activations would need more than 1 GiB per image");
+      shapes.push_back(s);
+    }
+    const Shape& last = shapes.back();
+    if (last.numel() != info.num_classes)
+      throw core::FormatError(file.name() + ": the last layer gives " + std::to_string(last.numel()) + " outputs for " +
+                              std::to_string(info.num_classes) + " classes");
+    kernel = &kernels::select_kernel(opt.kernel);
+    // Models with zero weights (the baseline) run on the zero-weight kernel of the same ISA family.
+    for (const auto& k : kernels::all_kernels())
+      if (k.weights == kernels::WeightSet::kShiftWithZero && k.supported() &&
+          (!zero_kernel || std::string(k.name).find("avx2") != std::string::npos))
+        zero_kernel = &k;
+    threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+Engine::~Engine() = default;
+
+Engine Engine::load(const std::string& path, const EngineOptions& opt) {
+  auto impl = std::make_unique<Impl>(core::Container::open(path));
+  impl->prepare(opt);
+  return Engine(std::move(impl));
+}
+
+Engine Engine::from_bytes(std::vector<uint8_t> bytes, const std::string& name, const EngineOptions& opt) {
+  auto impl = std::make_unique<Impl>(core::Container::from_bytes(std::move(bytes), name));
+  impl->prepare(opt);
+  return Engine(std::move(impl));
+}
+
+const core::ModelInfo& Engine::info() const { return impl_->desc.info; }
+const kernels::KernelInfo& Engine::kernel() const { return *impl_->kernel; }
+int Engine::threads() const { return impl_->threads; }
+size_t Engine::file_size() const { return impl_->file.file_size(); }
+
+size_t Engine::weight_bytes() const {
+  size_t n = 0;
+  for (const auto& node : impl_->desc.nodes) n += node.wsize;
+  return n;
+}
+
+std::string Engine::summary() const {
+  std::string s;
+  for (size_t i = 0; i < impl_->layers.size(); ++i) {
+    const Shape& o = impl_->shapes[i + 1];
+    s += std::to_string(i) + ": " + impl_->layers[i]->describe() + " -> " + std::to_string(o.c) + "x" +
+         std::to_string(o.h) + "x" + std::to_string(o.w) + "\n";
+  }
+  return s;
+}
+
+std::vector<float> Engine::run(const float* images, int batch) const {
+  if (batch <= 0) throw std::invalid_argument("batch must be positive");
+  const Impl& m = *impl_;
+  RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel};
+  std::vector<std::vector<float>> values(m.layers.size());
+  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].data(); };
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& n = m.desc.nodes[i];
+    std::vector<Value> in;
+    for (uint32_t v : n.inputs) in.push_back(Value{m.shapes[v], data_of(v)});
+    values[i].resize(m.shapes[i + 1].numel() * size_t(batch));
+    m.layers[i]->run(in, values[i].data(), m.shapes[i + 1], ctx);
+    // Free values no later node reads, to keep the peak memory near the widest layer.
+    for (uint32_t v : n.inputs) {
+      if (v == 0) continue;
+      bool used_later = false;
+      for (size_t j = i + 1; j < m.layers.size() && !used_later; ++j)
+        for (uint32_t u : m.desc.nodes[j].inputs) used_later = used_later || u == v;
+      if (!used_later) std::vector<float>().swap(values[v - 1]);
+    }
+  }
+  return std::move(values.back());
+}
+
+}  // namespace ds::rt

@@ -1,0 +1,58 @@
+// The inference engine: loads a .dsm model and runs it on float images, with no libtorch.
+//
+//   auto engine = ds::rt::Engine::load("model.dsm", {/*kernel*/ "", /*threads*/ 0});
+//   std::vector<float> logits = engine.run(images, batch);   // batch x num_classes
+//
+// Quantized layers run on a kernel from kernels/kernels.h (picked by CPU features, or by
+// name); their weights stay b-bit packed codes in memory. Full-precision layers (stem, fc)
+// use a plain float product. Every layer applies its folded BatchNorm (scale, bias), an
+// optional residual add and ReLU after the product.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model_format.h"
+#include "kernels/kernels.h"
+
+namespace ds::rt {
+
+struct EngineOptions {
+  std::string kernel;  // empty: the fastest supported float-activation kernel
+  int threads = 0;     // 0: all cores
+};
+
+struct Shape {
+  uint32_t c = 0, h = 0, w = 0;
+  size_t numel() const { return size_t(c) * h * w; }
+};
+
+class Engine {
+ public:
+  // Reads, validates (format, then shapes: every layer must connect to its inputs) and
+  // prepares the model. Throws core::FormatError naming the file and the problem.
+  static Engine load(const std::string& path, const EngineOptions& opt = {});
+  static Engine from_bytes(std::vector<uint8_t> bytes, const std::string& name, const EngineOptions& opt = {});
+
+  const core::ModelInfo& info() const;
+  const kernels::KernelInfo& kernel() const;
+  int threads() const;
+  size_t file_size() const;
+  size_t weight_bytes() const;  // bytes of weights as stored (packed codes + FP32 layers)
+  std::string summary() const;  // one line per layer
+
+  // images: batch x in_c x in_h x in_w floats, already normalized. Returns batch x num_classes.
+  std::vector<float> run(const float* images, int batch) const;
+
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+  ~Engine();
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ds::rt

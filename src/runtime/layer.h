@@ -1,0 +1,47 @@
+// One class per layer kind (layer_*.cpp), created from a graph node by make_layer().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model_format.h"
+#include "kernels/kernels.h"
+#include "runtime/engine.h"
+
+namespace ds::rt {
+
+struct RunContext {
+  int batch = 1;
+  int threads = 1;
+  const kernels::KernelInfo* kernel = nullptr;       // for DenseShift codes
+  const kernels::KernelInfo* zero_kernel = nullptr;  // for shift-with-zero codes (baseline models)
+};
+
+// A value of the graph: `batch` images of one shape, contiguous NCHW.
+struct Value {
+  Shape shape;
+  const float* data;
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // Output shape for these inputs; throws core::FormatError("<at>: problem") when they do not fit.
+  virtual Shape infer(const std::vector<Shape>& in, const std::string& at) const = 0;
+  virtual void run(const std::vector<Value>& in, float* out, Shape out_shape, const RunContext& ctx) const = 0;
+  virtual std::string describe() const = 0;
+};
+
+std::unique_ptr<Layer> make_layer(const core::NodeDesc& n);
+
+[[noreturn]] void shape_error(const std::string& at, const std::string& problem);
+
+// y = W x for rows [r0, r1) of the node's weights: x is K x N (K = weight cols), y is
+// (r1 - r0) x N. DenseShift / shift-with-zero codes go to the kernel, FP32 to a float loop.
+void weight_product(const core::NodeDesc& n, int r0, int r1, const float* x, int N, float* y, const RunContext& ctx);
+
+// Per output row r: y = y * scale[r] + bias[r] (+ residual), then ReLU if asked.
+void epilogue(const core::NodeDesc& n, int r0, int r1, int N, float* y, const float* residual, bool relu);
+
+}  // namespace ds::rt

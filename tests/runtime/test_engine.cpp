@@ -1,0 +1,217 @@
+// The engine on hand-built models: layers against direct loops, and malformed graphs refused
+// with a message (the container's own corruption corpus is in tests/core).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "core/codes.h"
+#include "core/model_format.h"
+#include "runtime/engine.h"
+
+namespace ds {
+namespace {
+
+using core::ModelDesc;
+using core::NodeDesc;
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+NodeDesc conv_node(uint32_t x, int cin, int cout, int k, int s, int pad, int dil, int groups, bool relu,
+                   const std::vector<float>& w) {
+  NodeDesc n;
+  n.op = core::OpKind::kConv2d;
+  n.inputs = {x};
+  n.params = {cin, cout, k, k, s, pad, dil, groups, relu ? 1 : 0};
+  n.wkind = core::WeightKind::kFloat32;
+  n.rows = uint32_t(cout), n.cols = uint32_t(cin / groups * k * k), n.row_bytes = n.cols * 4;
+  n.own_w.resize(w.size() * 4);
+  std::memcpy(n.own_w.data(), w.data(), n.own_w.size());
+  n.own_scale.assign(size_t(cout), 0.5f);
+  n.own_bias.assign(size_t(cout), 0.25f);
+  return n;
+}
+
+// conv(groups 2, dilation 2, stride 2, pad 2) -> relu -> avgpool 3/2 pad 1 -> global pool -> linear (3-bit codes).
+ModelDesc small_model() {
+  ModelDesc m;
+  m.info.in_c = 4, m.info.in_h = 11, m.info.in_w = 9, m.info.num_classes = 3;
+  m.info.mean.assign(4, 0.f), m.info.std.assign(4, 1.f);
+  m.nodes.push_back(conv_node(0, 4, 6, 3, 2, 2, 2, 2, true, randn(6 * 2 * 9, 1)));
+  NodeDesc pool;
+  pool.op = core::OpKind::kAvgPool, pool.inputs = {1}, pool.params = {3, 2, 1};
+  m.nodes.push_back(pool);
+  NodeDesc gap;
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {2};
+  m.nodes.push_back(gap);
+  NodeDesc fc;
+  fc.op = core::OpKind::kLinear, fc.inputs = {3}, fc.params = {6, 3, 0};
+  fc.wkind = core::WeightKind::kDenseShift, fc.bits = 3, fc.rows = 3, fc.cols = 6;
+  fc.row_bytes = uint32_t(core::packed_bytes(6, 3));
+  std::vector<uint8_t> codes = {0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 7, 6, 5, 4, 3, 2};
+  fc.own_w.resize(3 * fc.row_bytes);
+  for (int r = 0; r < 3; ++r) core::pack_codes(codes.data() + r * 6, 6, 3, fc.own_w.data() + r * fc.row_bytes);
+  fc.own_scale = {1.f, 2.f, 0.5f}, fc.own_bias = {0.f, 1.f, -1.f};
+  m.nodes.push_back(fc);
+  return m;
+}
+
+// The same network with plain loops.
+std::vector<float> reference(const ModelDesc& m, const std::vector<float>& x) {
+  const NodeDesc& c = m.nodes[0];
+  const float* W = reinterpret_cast<const float*>(c.own_w.data());
+  const int H = 11, Wd = 9, OH = (H + 4 - 5) / 2 + 1, OW = (Wd + 4 - 5) / 2 + 1;
+  std::vector<float> y(size_t(6) * OH * OW);
+  for (int o = 0; o < 6; ++o) {
+    const int g = o / 3;
+    for (int oy = 0; oy < OH; ++oy)
+      for (int ox = 0; ox < OW; ++ox) {
+        float acc = 0;
+        for (int ci = 0; ci < 2; ++ci)
+          for (int i = 0; i < 3; ++i)
+            for (int j = 0; j < 3; ++j) {
+              int yy = oy * 2 - 2 + i * 2, xx = ox * 2 - 2 + j * 2;
+              if (yy < 0 || xx < 0 || yy >= H || xx >= Wd) continue;
+              acc += W[((o * 2 + ci) * 3 + i) * 3 + j] * x[(size_t(g * 2 + ci) * H + yy) * Wd + xx];
+            }
+        y[(size_t(o) * OH + oy) * OW + ox] = std::max(acc * 0.5f + 0.25f, 0.f);
+      }
+  }
+  const int PH = (OH + 2 - 3) / 2 + 1, PW = (OW + 2 - 3) / 2 + 1;
+  std::vector<float> feat(6, 0.f);
+  for (int o = 0; o < 6; ++o) {
+    for (int py = 0; py < PH; ++py)
+      for (int px = 0; px < PW; ++px) {
+        float acc = 0;
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) {
+            int yy = py * 2 - 1 + i, xx = px * 2 - 1 + j;
+            if (yy >= 0 && xx >= 0 && yy < OH && xx < OW) acc += y[(size_t(o) * OH + yy) * OW + xx];
+          }
+        feat[size_t(o)] += acc / 9.f;
+      }
+    feat[size_t(o)] /= float(PH * PW);
+  }
+  const NodeDesc& fc = m.nodes[3];
+  std::vector<float> out(3);
+  for (int r = 0; r < 3; ++r) {
+    float acc = 0;
+    for (int k = 0; k < 6; ++k)
+      acc += core::decode_code(core::packed_code_at(fc.own_w.data() + r * fc.row_bytes, size_t(k), 3), 3) * feat[size_t(k)];
+    out[size_t(r)] = acc * fc.own_scale[size_t(r)] + fc.own_bias[size_t(r)];
+  }
+  return out;
+}
+
+TEST(Engine, LayersMatchDirectLoopsForEveryKernel) {
+  ModelDesc m = small_model();
+  auto bytes = core::serialize_model(m);
+  auto x = randn(4 * 11 * 9 * 2, 7);  // batch of 2
+  for (const auto& k : kernels::all_kernels()) {
+    if (k.weights != kernels::WeightSet::kDenseShift || !k.supported() || k.fp16_activations) continue;
+    for (int threads : {1, 3}) {
+      rt::Engine e = rt::Engine::from_bytes(bytes, "small.dsm", rt::EngineOptions{k.name, threads});
+      auto y = e.run(x.data(), 2);
+      ASSERT_EQ(y.size(), 6u);
+      for (int b = 0; b < 2; ++b) {
+        std::vector<float> img(x.begin() + b * 396, x.begin() + (b + 1) * 396);
+        auto ref = reference(m, img);
+        for (int c = 0; c < 3; ++c) EXPECT_NEAR(y[size_t(b * 3 + c)], ref[size_t(c)], 1e-4f) << k.name << " image " << b;
+      }
+    }
+  }
+}
+
+// Each malformed graph: serialized with valid checksums, refused with this text in the message.
+void expect_refused(ModelDesc m, const std::string& text) {
+  auto bytes = core::serialize_model(m);
+  try {
+    rt::Engine::from_bytes(bytes, "bad.dsm");
+    FAIL() << "accepted a model that should fail with: " << text;
+  } catch (const core::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad.dsm"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Engine, MalformedGraphsAreRefusedWithAReason) {
+  {
+    auto m = small_model();
+    m.nodes[1].inputs = {3};
+    expect_refused(m, "is not an earlier value");
+  }
+  {
+    auto m = small_model();
+    m.nodes[0].params[0] = 6;
+    expect_refused(m, "input channels");
+  }
+  {
+    auto m = small_model();
+    m.nodes[0].params.pop_back();
+    expect_refused(m, "parameters");
+  }
+  {
+    auto m = small_model();
+    m.nodes[3].rows = 4;
+    expect_refused(m, "weights take");
+  }
+  {
+    auto m = small_model();
+    m.nodes[3].params[1] = 4;
+    expect_refused(m, "weights are");
+  }
+  {
+    auto m = small_model();
+    m.info.num_classes = 5;
+    expect_refused(m, "outputs for 5 classes");
+  }
+  {
+    auto m = small_model();
+    m.nodes[3].bits = 7;
+    expect_refused(m, "7-bit");
+  }
+  {
+    auto m = small_model();
+    m.nodes[0].params[2] = m.nodes[0].params[3] = 40;  // kernel larger than the input
+    m.nodes[0].rows = 6, m.nodes[0].cols = 2 * 40 * 40;
+    m.nodes[0].own_w.assign(size_t(6) * 2 * 40 * 40 * 4, 0);
+    m.nodes[0].row_bytes = m.nodes[0].cols * 4;
+    expect_refused(m, "larger than the padded input");
+  }
+  {
+    // A 1x1 conv to 60000 channels on a 1000x1000 input would need gigabytes.
+    auto m = small_model();
+    m.info.in_h = m.info.in_w = 1000;
+    m.nodes[0] = conv_node(0, 4, 60000, 1, 1, 0, 1, 1, true, std::vector<float>(size_t(60000) * 4, 0.f));
+    expect_refused(m, "1 GiB");
+  }
+  {
+    auto m = small_model();
+    m.nodes[2].op = core::OpKind::kAdd;  // add with one input
+    expect_refused(m, "inputs");
+  }
+}
+
+TEST(Engine, TruncatedAndCorruptFilesAreRefused) {
+  auto bytes = core::serialize_model(small_model());
+  for (size_t cut : {size_t(0), size_t(10), bytes.size() / 2, bytes.size() - 1}) {
+    std::vector<uint8_t> b(bytes.begin(), bytes.begin() + long(cut));
+    EXPECT_THROW(rt::Engine::from_bytes(b, "cut.dsm"), core::FormatError) << cut;
+  }
+  for (size_t pos = 0; pos < bytes.size(); pos += 7) {
+    auto b = bytes;
+    b[pos] ^= 0x5a;
+    EXPECT_THROW(rt::Engine::from_bytes(b, "flip.dsm"), core::FormatError) << pos;
+  }
+  EXPECT_THROW(rt::Engine::load("/nonexistent/model.dsm"), core::FormatError);
+}
+
+}  // namespace
+}  // namespace ds

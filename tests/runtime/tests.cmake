@@ -1,0 +1,5 @@
+# Engine tests: no libtorch. Included from tests/CMakeLists.txt.
+add_executable(test_runtime ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp)
+target_link_libraries(test_runtime PRIVATE denseshift_runtime GTest::gtest_main)
+target_compile_options(test_runtime PRIVATE ${DS_WARNINGS})
+gtest_discover_tests(test_runtime DISCOVERY_TIMEOUT 60)
