@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build, then the main job: train a 3-bit DenseShift
-# network on the built-in Fashion-MNIST and the same network in FP32, and print both accuracies.
+# network on the built-in Fashion-MNIST and the same network in FP32, print both accuracies,
+# then export the DenseShift model, run it on the libtorch-free engine and print its accuracy,
+# file size and latency next to the trainer's numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,3 +22,13 @@ for run in denseshift3 fp32; do
   printf '  %-18s %8.2f %8.2f %10.1f\n' "$( [ $run = fp32 ] && echo 'FP32' || echo 'DenseShift 3-bit')" \
     "$(value $d top1)" "$(value $d top5)" "$(value $d seconds)"
 done
+
+echo
+echo "Deployment of the DenseShift model (denseshift export, eval, bench on the engine, no libtorch):"
+model=runs/demo-denseshift3/model.dsm
+"$bin" export runs/demo-denseshift3 -o "$model" | sed 's/^/  /'
+engine=$("$bin" eval "$model" | tail -n1)
+kernel=${engine%% *}
+printf '  %-34s %s\n' "trainer top-1 (libtorch):" "$(value runs/demo-denseshift3 top1) %"
+printf '  %-34s %s\n' "engine top-1 ($kernel):" "$(echo "$engine" | sed -n 's/.*top-1 \([0-9.]*\)%.*/\1/p') %"
+"$bin" bench "$model" --kernel "$kernel" --batch 64 --reps 20 | sed 's/^/  /'

@@ -6,3 +6,12 @@ bash scripts/setup.sh
 bash scripts/build.sh
 cd build
 ctest --output-on-failure -j "$(nproc)" --timeout 900
+
+# Everything that parses untrusted files (model container and graph, dataset readers, loader)
+# again under AddressSanitizer + UBSan: the libtorch-free targets, in a Debug build of their own.
+cd ..
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDENSESHIFT_BUILD_TRAIN=OFF -DDENSESHIFT_BUILD_BENCH=OFF \
+  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" > /dev/null
+cmake --build build-asan -j "$(nproc)"
+cd build-asan
+ctest --output-on-failure -j "$(nproc)" --timeout 900

@@ -41,7 +41,7 @@ struct EvalNumbers {
   size_t images = 0;
 };
 
-EvalNumbers eval_engine(const rt::Engine& e, const data::Dataset& ds, int batch) {
+EvalNumbers eval_engine(const rt::Engine& e, const data::Dataset& ds, int batch, std::vector<float>* all_logits) {
   const data::Shape s = ds.sample_shape();
   const auto& info = e.info();
   if (uint32_t(s.c) != info.in_c || uint32_t(s.h) != info.in_h || uint32_t(s.w) != info.in_w)
@@ -59,6 +59,7 @@ EvalNumbers eval_engine(const rt::Engine& e, const data::Dataset& ds, int batch)
     double t0 = now_ms();
     std::vector<float> logits = e.run(b.x.data(), b.n);
     ms += now_ms() - t0;
+    if (all_logits) all_logits->insert(all_logits->end(), logits.begin(), logits.end());
     for (int i = 0; i < b.n; ++i) {
       const float* l = logits.data() + size_t(i) * C;
       const float mine = l[b.y[size_t(i)]];
@@ -73,6 +74,37 @@ EvalNumbers eval_engine(const rt::Engine& e, const data::Dataset& ds, int batch)
   r.top5 = 100.0 * double(hit5) / double(r.images);
   r.images_per_s = 1000.0 * double(r.images) / ms;
   return r;
+}
+
+// The trainer's logits for every test image, on the CPU through libtorch, in dataset order.
+std::vector<float> trainer_logits(const std::string& checkpoint, const data::Dataset& ds) {
+  TrainConfig over;
+  over.quiet = true;
+  TrainedModel t = load_trained_model(checkpoint, over);
+  const data::Shape s = ds.sample_shape();
+  std::vector<float> out;
+  data::Loader loader(ds, 256, false, false, 1, 2);
+  loader.start_epoch(0);
+  data::Batch b;
+  torch::NoGradGuard ng;
+  while (loader.next(b)) {
+    torch::Tensor l = t.model->forward(torch::from_blob(b.x.data(), {b.n, s.c, s.h, s.w})).contiguous();
+    out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+  }
+  return out;
+}
+
+// Same predicted class (fraction) and the largest |engine - trainer| / max(1, |trainer|).
+std::pair<double, double> agreement(const std::vector<float>& a, const std::vector<float>& b, int C) {
+  const size_t n = a.size() / size_t(C);
+  size_t same = 0;
+  double worst = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float *x = a.data() + i * size_t(C), *y = b.data() + i * size_t(C);
+    same += std::max_element(x, x + C) - x == std::max_element(y, y + C) - y;
+    for (int j = 0; j < C; ++j) worst = std::max(worst, std::abs(double(x[j]) - y[j]) / std::max(1.0, std::abs(double(y[j]))));
+  }
+  return {double(same) / double(n), worst};
 }
 
 // The images of an IDX file (MNIST layout), normalized with the model's mean/std.
@@ -137,7 +169,8 @@ void add_engine_commands(CLI::App& app, EngineArgs& a) {
   ev->add_option("--kernel", a.kernel, "kernel name, or 'all' for every supported one (default: fastest)");
   ev->add_option("--threads", a.threads, "threads (default: all cores)");
   ev->add_option("--batch", a.batch, "batch size")->capture_default_str();
-  ev->add_option("--limit", a.limit, "evaluate only N images");
+  ev->add_option("--against", a.against,
+                 "checkpoint the model was exported from: also report agreement with the trainer's predictions and logits");
 
   auto* in = app.add_subcommand("infer", "Top-k classes for images (JPEG/PNG) or the images of an IDX file");
   in->add_option("MODEL", a.model, "model file")->required();
@@ -148,7 +181,7 @@ void add_engine_commands(CLI::App& app, EngineArgs& a) {
 
   auto* be = app.add_subcommand("bench", "Latency and throughput of a .dsm model on the engine");
   be->add_option("MODEL", a.model, "model file")->required();
-  be->add_option("--kernel", a.kernel, "kernel name, or 'all' (default)")->capture_default_str();
+  be->add_option("--kernel", a.kernel, "kernel name, or 'all' (default)");
   be->add_option("--threads", a.threads, "threads (default: all cores)");
   be->add_option("--batch", a.batch, "the larger batch size (batch 1 is always measured)")->capture_default_str();
   be->add_option("--reps", a.reps, "timed runs per setting")->capture_default_str();
@@ -166,12 +199,18 @@ int run_export(const EngineArgs& a) {
 int run_eval(const EngineArgs& a) {
   const std::string root = a.data.empty() ? default_data_dir() : a.data;
   auto ds = data::open_dataset(root, data::Split::kTest, false);
-  std::unique_ptr<data::Dataset> view;
-  for (const auto* k : kernels_for(a.kernel.empty() ? "" : a.kernel)) {
+  const std::vector<float> ref = a.against.empty() ? std::vector<float>() : trainer_logits(a.against, *ds);
+  for (const auto* k : kernels_for(a.kernel)) {
     rt::Engine e = rt::Engine::load(a.model, rt::EngineOptions{k->name, a.threads});
-    EvalNumbers n = eval_engine(e, *ds, a.batch);
-    std::printf("%-22s top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.0f images/s, %d threads)\n", k->name, n.top1, n.top5,
+    std::vector<float> logits;
+    EvalNumbers n = eval_engine(e, *ds, a.batch, ref.empty() ? nullptr : &logits);
+    std::printf("%-22s top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.0f images/s, %d threads)", k->name, n.top1, n.top5,
                 n.images, n.images_per_s, e.threads());
+    if (!ref.empty()) {
+      auto [same, worst] = agreement(logits, ref, int(e.info().num_classes));
+      std::printf("  | vs trainer: same class %.2f%%, max logit diff %.2e (relative)", 100.0 * same, worst);
+    }
+    std::printf("\n");
   }
   return 0;
 }
@@ -211,7 +250,7 @@ int run_infer(const EngineArgs& a) {
 
 int run_bench(const EngineArgs& a) {
   std::printf("%-22s %7s %12s %12s %14s\n", "kernel", "batch", "median ms", "p90 ms", "images/s");
-  for (const auto* k : kernels_for(a.kernel)) {
+  for (const auto* k : kernels_for(a.kernel.empty() ? "all" : a.kernel)) {
     rt::Engine e = rt::Engine::load(a.model, rt::EngineOptions{k->name, a.threads});
     const auto& info = e.info();
     for (int batch : {1, a.batch}) {

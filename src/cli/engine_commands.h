@@ -8,7 +8,7 @@
 namespace ds::cli {
 
 struct EngineArgs {
-  std::string checkpoint, output, model, data, kernel;
+  std::string checkpoint, output, model, data, kernel, against;
   std::vector<std::string> files;
   int threads = 0, batch = 64, limit = 10, top = 5, reps = 20;
 };

@@ -243,8 +243,9 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.eval_limit = j.at("eval_limit");
     c.max_steps = j.at("max_steps");
     c.out = j.at("out");
-    c.in_channels = j.at("in_channels");
-    c.num_classes = j.at("num_classes");
+    // Absent in the first checkpoints; load_trained_model() then reads them off the weights.
+    c.in_channels = j.value("in_channels", 0);
+    c.num_classes = j.value("num_classes", 0);
     return c;
   } catch (const std::exception& e) {
     throw TrainError(source + ": bad run settings in checkpoint: " + e.what());
@@ -412,6 +413,13 @@ TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig
   if (over.eval_limit > 0) cfg.eval_limit = over.eval_limit;
   const std::string root = cfg.data.empty() ? std::string(kBuiltinData) : cfg.data;
   apply_defaults(cfg, data::detect_kind(root), cfg.data.empty());
+  for (const auto& [name, tensor] : ckpt.model) {
+    // conv1 is [out, in, kh, kw] (or [rows, out, in, kh, kw] as latents); fc is [classes, in] (or [rows, ...]).
+    if (cfg.in_channels == 0 && (name == "conv1.weight" || name == "conv1.latents")) cfg.in_channels = int(tensor.size(-3));
+    if (cfg.num_classes == 0 && (name == "fc.weight" || name == "fc.latents")) cfg.num_classes = int(tensor.size(-2));
+  }
+  if (cfg.in_channels == 0 || cfg.num_classes == 0)
+    throw TrainError(t.path + ": cannot tell the model's input channels and classes (no conv1 / fc weights)");
   t.model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
   load_state(*t.model, ckpt.model, t.path);
   t.model->eval();
