@@ -228,10 +228,7 @@ int run_infer(const EngineArgs& a) {
       inputs.emplace_back(f, picture(f, info));
     }
     for (const auto& [name, x] : inputs) {
-      std::vector<float> l = e.run(x.data(), 1);
-      const float mx = *std::max_element(l.begin(), l.end());
-      double z = 0;
-      for (float v : l) z += std::exp(double(v - mx));
+      std::vector<float> l = e.probabilities(x.data(), 1);
       std::vector<int> order(l.size());
       std::iota(order.begin(), order.end(), 0);
       const int k = std::min<int>(a.top, int(l.size()));
@@ -240,7 +237,7 @@ int run_infer(const EngineArgs& a) {
       for (int i = 0; i < k; ++i) {
         const int c = order[size_t(i)];
         const std::string cname = size_t(c) < info.class_names.size() ? info.class_names[size_t(c)] : std::to_string(c);
-        std::printf("  %s %.1f%%", cname.c_str(), 100.0 * std::exp(double(l[size_t(c)] - mx)) / z);
+        std::printf("  %s %.1f%%", cname.c_str(), 100.0 * l[size_t(c)]);
       }
       std::printf("\n");
     }

@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
@@ -118,6 +119,20 @@ std::vector<float> Engine::run(const float* images, int batch) const {
     }
   }
   return std::move(values.back());
+}
+
+std::vector<float> Engine::probabilities(const float* images, int batch) const {
+  std::vector<float> p = run(images, batch);
+  const size_t C = impl_->desc.info.num_classes;
+  for (size_t b = 0; b < size_t(batch); ++b) {
+    float* l = p.data() + b * C;
+    // Subtract the largest logit first so exp() cannot overflow.
+    const float mx = *std::max_element(l, l + C);
+    double z = 0;
+    for (size_t c = 0; c < C; ++c) z += std::exp(double(l[c] - mx));
+    for (size_t c = 0; c < C; ++c) l[c] = float(std::exp(double(l[c] - mx)) / z);
+  }
+  return p;
 }
 
 }  // namespace ds::rt

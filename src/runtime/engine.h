@@ -44,6 +44,8 @@ class Engine {
 
   // images: batch x in_c x in_h x in_w floats, already normalized. Returns batch x num_classes.
   std::vector<float> run(const float* images, int batch) const;
+  // run() followed by a softmax over each image's logits: class probabilities.
+  std::vector<float> probabilities(const float* images, int batch) const;
 
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;

@@ -129,6 +129,22 @@ TEST(Engine, LayersMatchDirectLoopsForEveryKernel) {
   }
 }
 
+TEST(Engine, ProbabilitiesAreTheSoftmaxOfTheLogits) {
+  auto bytes = core::serialize_model(small_model());
+  rt::Engine e = rt::Engine::from_bytes(bytes, "small.dsm");
+  auto x = randn(4 * 11 * 9 * 2, 9);
+  auto l = e.run(x.data(), 2), p = e.probabilities(x.data(), 2);
+  for (int b = 0; b < 2; ++b) {
+    double z = 0, sum = 0;
+    for (int c = 0; c < 3; ++c) z += std::exp(double(l[size_t(b * 3 + c)]));
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(p[size_t(b * 3 + c)], std::exp(double(l[size_t(b * 3 + c)])) / z, 1e-6);
+      sum += p[size_t(b * 3 + c)];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+  }
+}
+
 // Each malformed graph: serialized with valid checksums, refused with this text in the message.
 void expect_refused(ModelDesc m, const std::string& text) {
   auto bytes = core::serialize_model(m);
