@@ -15,3 +15,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDENSESHIFT_BUILD_TR
 cmake --build build-asan -j "$(nproc)"
 cd build-asan
 ctest --output-on-failure -j "$(nproc)" --timeout 900
+
+# The libtorch-free libraries cross-built for aarch64, tests under qemu-user (NEON kernels).
+cd ..
+bash scripts/test_arm.sh
