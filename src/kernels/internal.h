@@ -36,6 +36,13 @@ void gemm_f32_shiftzero_avx2(const GemmArgs& a);
 void gemm_f32_decode_fma_avx2(const GemmArgs& a);
 void gemm_f16_expadd_f16c(const GemmArgs& a);
 #endif
+#if defined(DS_KERNELS_NEON)
+void gemm_f32_expadd_neon(const GemmArgs& a);
+void gemm_f32_shiftzero_neon(const GemmArgs& a);
+void gemm_f32_decode_fmla_neon(const GemmArgs& a);
+void gemm_f16_expadd_neon(const GemmArgs& a);
+void gemm_f16_expadd_fp16arith_neon(const GemmArgs& a);
+#endif
 
 namespace {
 

@@ -1,10 +1,17 @@
 // The kernel table: every kernel's traits in one place, and the choice of kernel at run time.
-// Compiled without ISA flags; the AVX2 kernels are only called after their supported() check.
+// Compiled without ISA flags; the AVX2 kernels (and the ARMv8.2 FP16 one) are only called after
+// their supported() check.
 #include <stdexcept>
 #include <string>
 
 #if defined(DS_KERNELS_X86)
 #include <cpuid.h>
+#endif
+#if defined(DS_KERNELS_NEON)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1 << 10)  // linux/arch/arm64/include/uapi/asm/hwcap.h
+#endif
 #endif
 
 #include "kernels/internal.h"
@@ -32,6 +39,13 @@ bool has_avx2_f16c() {
   if (!has_avx2() || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
   return (ecx & (1u << 29)) != 0;
 }
+#endif
+
+#if defined(DS_KERNELS_NEON)
+// Advanced SIMD (and FCVTN/FCVTL to and from FP16) is part of ARMv8.0-A: every aarch64 CPU.
+bool has_neon() { return true; }
+// FP16 arithmetic (FADD on half lanes) is optional before ARMv8.2; the kernel reports it.
+bool has_neon_fp16() { return (getauxval(AT_HWCAP) & HWCAP_ASIMDHP) != 0; }
 #endif
 
 const std::vector<KernelInfo> kTable = {
@@ -62,10 +76,33 @@ const std::vector<KernelInfo> kTable = {
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
      "x flushed, FP16 overflow -> +-inf, inf/NaN kept"},
 #endif
+#if defined(DS_KERNELS_NEON)
+    {"f32_expadd_neon", WeightSet::kDenseShift, true, false, has_neon,
+     detail::gemm_f32_expadd_neon,
+     "DenseShift, NEON exponent add (saturating add + min + xor), 6x8 tiles: subnormal x "
+     "flushed (adds nothing), overflow -> +-inf, inf/NaN kept; else bit-equal to "
+     "f32_expadd_scalar"},
+    {"f32_shiftzero_neon", WeightSet::kShiftWithZero, true, false, has_neon,
+     detail::gemm_f32_shiftzero_neon,
+     "zero-weight baseline, NEON: f32_expadd_neon plus a mask per weight; zero weights add "
+     "nothing (even for inf/NaN x)"},
+    {"f32_decode_fmla_neon", WeightSet::kDenseShift, false, false, has_neon,
+     detail::gemm_f32_decode_fmla_neon,
+     "DenseShift, codes decoded to floats + FMLA, 6x8 tiles: bit-equal to f32_expadd_scalar "
+     "unless a product overflows, which FMLA keeps unrounded"},
+    {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
+     detail::gemm_f16_expadd_neon,
+     "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
+     "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c"},
+    {"f16_expadd_fp16arith_neon", WeightSet::kDenseShift, true, true, has_neon_fp16,
+     detail::gemm_f16_expadd_fp16arith_neon,
+     "DenseShift, as f16_expadd_neon but summed in FP16 (ARMv8.2 FP16 arithmetic): partial sums "
+     "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums"},
+#endif
 };
 
 // Preference for the default float-activation DenseShift kernel, best first.
-const char* const kDefaultOrder[] = {"f32_expadd_avx2", "f32_expadd_scalar"};
+const char* const kDefaultOrder[] = {"f32_expadd_avx2", "f32_expadd_neon", "f32_expadd_scalar"};
 
 const KernelInfo* find(const std::string& name) {
   for (const KernelInfo& k : kTable) {

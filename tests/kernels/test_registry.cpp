@@ -26,6 +26,14 @@ TEST(Registry, TableIsConsistent) {
   }
   EXPECT_TRUE(scalar);  // the portable reference runs everywhere
   for (const char* n : {"f32_expadd_scalar", "f32_shiftzero_scalar"}) EXPECT_TRUE(names.count(n));
+#if defined(__aarch64__)
+  // Advanced SIMD is baseline on aarch64: these run on every ARM64 CPU.
+  for (const char* n : {"f32_expadd_neon", "f32_shiftzero_neon", "f32_decode_fmla_neon",
+                        "f16_expadd_neon"}) {
+    EXPECT_NE(find_supported(n), nullptr) << n;
+  }
+  EXPECT_TRUE(names.count("f16_expadd_fp16arith_neon"));
+#endif
 }
 
 TEST(Registry, DefaultIsASupportedFloatDenseShiftKernel) {
@@ -36,6 +44,9 @@ TEST(Registry, DefaultIsASupportedFloatDenseShiftKernel) {
   EXPECT_EQ(std::string(k.name).rfind("f32_", 0), 0u);
   if (const KernelInfo* avx2 = find_supported("f32_expadd_avx2")) {
     EXPECT_EQ(&k, avx2);
+  }
+  if (const KernelInfo* neon = find_supported("f32_expadd_neon")) {
+    EXPECT_EQ(&k, neon);
   }
 }
 

@@ -1,5 +1,6 @@
-// The AVX2 kernels against the scalar reference on random shapes, and their documented
-// departures from it (flushed subnormals, FMA overflow). Skipped where the CPU lacks the ISA.
+// The SIMD kernels (AVX2 on x86, NEON on aarch64) against the scalar reference on random shapes,
+// and their documented departures from it (flushed subnormals, FMA overflow). Each check is a
+// function run once per ISA's kernel of that kind; skipped where the binary or CPU lacks it.
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -70,23 +71,21 @@ void compare_random(const KernelInfo& k, const KernelInfo& ref, Inputs in, Model
 
 const auto identity = [](const std::vector<float>& x) { return x; };
 
-TEST(F32ExpAddAvx2, BitEqualToReferenceWithoutSubnormals) {
-  REQUIRE_KERNEL(k, "f32_expadd_avx2");
-  compare_random(*k, reference(), Inputs::kRelu, identity, 10);
-  compare_random(*k, reference(), Inputs::kSigned, identity, 11);
+void expadd_bit_equal_without_subnormals(const KernelInfo& k) {
+  compare_random(k, reference(), Inputs::kRelu, identity, 10);
+  compare_random(k, reference(), Inputs::kSigned, identity, 11);
 }
 
 // Subnormal x is flushed (adds nothing); everything else - zeros, inf, NaN, overflow to inf -
 // is IEEE: the kernel equals the reference run on x with subnormals replaced by zero.
-TEST(F32ExpAddAvx2, SpecialValuesAsDocumented) {
-  REQUIRE_KERNEL(k, "f32_expadd_avx2");
-  compare_random(*k, reference(), Inputs::kSpecial, flush_subnormals, 12);
-  compare_random(*k, reference(), Inputs::kOverflow, flush_subnormals, 13);
-  // Pinned: the largest subnormal times 2^15 would be normal; the AVX2 kernel gives 0.
+void expadd_special_values(const KernelInfo& k) {
+  compare_random(k, reference(), Inputs::kSpecial, flush_subnormals, 12);
+  compare_random(k, reference(), Inputs::kOverflow, flush_subnormals, 13);
+  // Pinned: the largest subnormal times 2^15 would be normal; the SIMD kernels give 0.
   const PackedCodes p = pack({7, 15}, 2, 1, 5, 0);  // +2^7, +2^15
   const std::vector<float> x = {u2f(0x007fffff), -u2f(1), FLT_MAX, -std::ldexp(1.0f, 113),
                                 INFINITY, 1.0f, 0.0f, -0.0f, 3.0f};
-  const std::vector<float> y = run(*k, p, int(x.size()), x);
+  const std::vector<float> y = run(k, p, int(x.size()), x);
   const int N = int(x.size());
   EXPECT_EQ(f2u(y[0]), 0u);
   EXPECT_EQ(f2u(y[1]), 0u);
@@ -97,26 +96,50 @@ TEST(F32ExpAddAvx2, SpecialValuesAsDocumented) {
   EXPECT_EQ(y[N + 8], 3.0f * 32768.0f);
 }
 
+TEST(F32ExpAddAvx2, BitEqualToReferenceWithoutSubnormals) {
+  REQUIRE_KERNEL(k, "f32_expadd_avx2");
+  expadd_bit_equal_without_subnormals(*k);
+}
+TEST(F32ExpAddAvx2, SpecialValuesAsDocumented) {
+  REQUIRE_KERNEL(k, "f32_expadd_avx2");
+  expadd_special_values(*k);
+}
+TEST(F32ExpAddNeon, BitEqualToReferenceWithoutSubnormals) {
+  REQUIRE_KERNEL(k, "f32_expadd_neon");
+  expadd_bit_equal_without_subnormals(*k);
+}
+TEST(F32ExpAddNeon, SpecialValuesAsDocumented) {
+  REQUIRE_KERNEL(k, "f32_expadd_neon");
+  expadd_special_values(*k);
+}
+
 // FMA on w * x with w = +-2^P: the product is exact, so fma(w, x, acc) == acc + w * x and the
 // kernel is bit-equal to the reference on every input, subnormals included, as long as no
 // product overflows.
-TEST(F32DecodeFmaAvx2, BitEqualToReferenceUnlessAProductOverflows) {
-  REQUIRE_KERNEL(k, "f32_decode_fma_avx2");
-  EXPECT_FALSE(k->multiply_free);
-  compare_random(*k, reference(), Inputs::kRelu, identity, 20);
-  compare_random(*k, reference(), Inputs::kSigned, identity, 21);
-  compare_random(*k, reference(), Inputs::kSpecial, identity, 22);
+void decode_fma_bit_equal_unless_overflow(const KernelInfo& k) {
+  EXPECT_FALSE(k.multiply_free);
+  compare_random(k, reference(), Inputs::kRelu, identity, 20);
+  compare_random(k, reference(), Inputs::kSigned, identity, 21);
+  compare_random(k, reference(), Inputs::kSpecial, identity, 22);
   // Pinned: -FLT_MAX * 1 + FLT_MAX * 2. The reference rounds the second product to inf; FMA
   // adds the exact 2 * FLT_MAX and lands on FLT_MAX.
   const PackedCodes p = pack({0, 1}, 1, 2, 3, 0);  // +1, +2
   const std::vector<float> x = {-FLT_MAX, FLT_MAX};
   EXPECT_EQ(run(reference(), p, 1, x)[0], INFINITY);
-  EXPECT_EQ(run(*k, p, 1, x)[0], FLT_MAX);
+  EXPECT_EQ(run(k, p, 1, x)[0], FLT_MAX);
 }
 
-TEST(F32ShiftZeroAvx2, EqualsPlainFloatDotProductWithZeroWeights) {
-  REQUIRE_KERNEL(k, "f32_shiftzero_avx2");
-  EXPECT_EQ(k->weights, WeightSet::kShiftWithZero);
+TEST(F32DecodeFmaAvx2, BitEqualToReferenceUnlessAProductOverflows) {
+  REQUIRE_KERNEL(k, "f32_decode_fma_avx2");
+  decode_fma_bit_equal_unless_overflow(*k);
+}
+TEST(F32DecodeFmlaNeon, BitEqualToReferenceUnlessAProductOverflows) {
+  REQUIRE_KERNEL(k, "f32_decode_fmla_neon");
+  decode_fma_bit_equal_unless_overflow(*k);
+}
+
+void shiftzero_equals_plain_loop(const KernelInfo& k) {
+  EXPECT_EQ(k.weights, WeightSet::kShiftWithZero);
   std::mt19937 rng(30);
   std::uniform_int_distribution<int> dim(1, 37), bits_d(2, 5);
   for (int trial = 0; trial < 300; ++trial) {
@@ -127,7 +150,7 @@ TEST(F32ShiftZeroAvx2, EqualsPlainFloatDotProductWithZeroWeights) {
       v = draw(rng, trial % 2 ? Inputs::kRelu : Inputs::kSigned);
       if (rng() % 10 == 0) v = u2f(uint32_t(rng() % 0x800000));  // flushed, like the DenseShift one
     }
-    const std::vector<float> y = run(*k, p, N, x);
+    const std::vector<float> y = run(k, p, N, x);
     const std::vector<float> want = plain_gemm(p, N, flush_subnormals(x), zero_weight);
     for (size_t i = 0; i < y.size(); ++i) {
       ASSERT_TRUE(same_float(want[i], y[i])) << "trial " << trial << " i=" << i;
@@ -139,15 +162,25 @@ TEST(F32ShiftZeroAvx2, EqualsPlainFloatDotProductWithZeroWeights) {
   }
 }
 
-// Larger shapes: several full 6 x 16 tiles plus every row remainder (M % 6) and column
-// remainder (N % 16 in whole and partial vectors).
-TEST(Avx2Kernels, LargerShapesMatchReference) {
+TEST(F32ShiftZeroAvx2, EqualsPlainFloatDotProductWithZeroWeights) {
+  REQUIRE_KERNEL(k, "f32_shiftzero_avx2");
+  shiftzero_equals_plain_loop(*k);
+}
+TEST(F32ShiftZeroNeon, EqualsPlainFloatDotProductWithZeroWeights) {
+  REQUIRE_KERNEL(k, "f32_shiftzero_neon");
+  shiftzero_equals_plain_loop(*k);
+}
+
+// Larger shapes: several full 6 x 16 (AVX2) or 6 x 8 (NEON) tiles plus every row remainder
+// (M % 6) and column remainder (whole and partial vectors).
+TEST(SimdKernels, LargerShapesMatchReference) {
   std::mt19937 rng(40);
-  for (const char* name : {"f32_expadd_avx2", "f32_decode_fma_avx2"}) {
+  for (const char* name : {"f32_expadd_avx2", "f32_decode_fma_avx2", "f32_expadd_neon",
+                           "f32_decode_fmla_neon"}) {
     const KernelInfo* k = find_supported(name);
     if (!k) continue;
     for (int M : {6, 7, 8, 9, 10, 11, 13}) {
-      for (int N : {16, 47, 64, 129, 200}) {
+      for (int N : {16, 47, 64, 129, 200, 4, 9, 14}) {
         const int K = 75, bits = 3 + (M % 3);
         const PackedCodes p = random_codes(rng, M, K, bits, 0);
         std::vector<float> x(size_t(K) * N);
