@@ -130,6 +130,11 @@ TEST_F(TrainerTest, CheckpointWritesAreAtomicAndLoadsAreChecked) {
     EXPECT_NE(std::string(e.what()).find(cut.string()), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_checkpoint((root_ / "nope.pt").string()), CheckpointError);
+  // Python's torch.load reads the zip layout torch.save writes: a zip archive whose pickle is
+  // <name>/data.pkl and whose tensors are <name>/data/<n>.
+  EXPECT_EQ(bytes.substr(0, 4), std::string("PK\x03\x04", 4));
+  EXPECT_NE(bytes.find("/data.pkl"), std::string::npos);
+  EXPECT_NE(bytes.find("/data/0"), std::string::npos);
 }
 
 TEST_F(TrainerTest, NonFiniteLossStopsTheRun) {
