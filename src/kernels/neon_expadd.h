@@ -27,18 +27,25 @@ namespace {
 
 template <bool kZero>
 struct ExpAddF32Neon {
-  static constexpr int kWords = kZero ? 3 : 2;  // add, sign[, keep mask]
+  // add, sign[, keep mask], each stored 4 times: the decoded table is read with whole-vector
+  // loads (LDP of two Q registers) instead of a scalar load and DUP per word, which GCC emits
+  // for vld1q_dup here; that saved 12 of ~97 instructions per k in the 6 x 8 tile.
+  static constexpr int kWords = (kZero ? 3 : 2) * 4;
   static constexpr int kRows = 6, kLanes = 4, kV = 2;
 
   static void decode(unsigned code, int bits, uint32_t* out) {
     const int e = core::code_exponent(uint8_t(code), bits);
-    out[1] = core::code_negative(uint8_t(code), bits) ? 0x80000000u : 0u;
+    uint32_t add = uint32_t(e) << 23, keep = 0xffffffffu;
     if constexpr (kZero) {
       // Shift with zero: E = 0 is the weight 0 (keep = 0), E >= 1 is +-2^(E-1).
-      out[0] = e == 0 ? 0u : uint32_t(e - 1) << 23;
-      out[2] = e == 0 ? 0u : 0xffffffffu;
-    } else {
-      out[0] = uint32_t(e) << 23;
+      add = e == 0 ? 0u : uint32_t(e - 1) << 23;
+      keep = e == 0 ? 0u : 0xffffffffu;
+    }
+    const uint32_t sign = core::code_negative(uint8_t(code), bits) ? 0x80000000u : 0u;
+    for (int i = 0; i < 4; ++i) {
+      out[i] = add;
+      out[4 + i] = sign;
+      if constexpr (kZero) out[8 + i] = keep;
     }
   }
 
@@ -47,9 +54,9 @@ struct ExpAddF32Neon {
   };
   static Weight weight(const uint32_t* w) {
     Weight r;
-    r.add = vld1q_dup_u32(w);
-    r.sign = vld1q_dup_u32(w + 1);
-    r.keep = kZero ? vld1q_dup_u32(w + 2) : vdupq_n_u32(0);
+    r.add = vld1q_u32(w);
+    r.sign = vld1q_u32(w + 4);
+    r.keep = kZero ? vld1q_u32(w + 8) : vdupq_n_u32(0);
     return r;
   }
 

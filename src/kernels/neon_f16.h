@@ -19,22 +19,24 @@ namespace ds::kernels::detail {
 namespace {
 
 struct ExpAddF16NeonBase {
-  static constexpr int kWords = 2, kRows = 6, kLanes = 8;
+  // add and sign as whole vectors (8 half lanes = 4 words each), read with plain vector loads
+  // rather than broadcasts, as in neon_expadd.h.
+  static constexpr int kWords = 8, kRows = 6, kLanes = 8;
 
   static void decode(unsigned code, int bits, uint32_t* out) {
-    // 16-bit values stored twice per word, so one 32-bit broadcast fills a vector.
     const uint32_t add = uint32_t(core::code_exponent(uint8_t(code), bits)) << 10;
     const uint32_t sign = core::code_negative(uint8_t(code), bits) ? 0x8000u : 0u;
-    out[0] = add | add << 16;
-    out[1] = sign | sign << 16;
+    for (int i = 0; i < 4; ++i) {
+      out[i] = add | add << 16;
+      out[4 + i] = sign | sign << 16;
+    }
   }
 
   struct Weight {
     uint16x8_t add, sign;
   };
   static Weight weight(const uint32_t* w) {
-    return Weight{vreinterpretq_u16_u32(vld1q_dup_u32(w)),
-                  vreinterpretq_u16_u32(vld1q_dup_u32(w + 1))};
+    return Weight{vreinterpretq_u16_u32(vld1q_u32(w)), vreinterpretq_u16_u32(vld1q_u32(w + 4))};
   }
 
   struct Prep {
