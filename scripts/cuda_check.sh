@@ -43,7 +43,7 @@ $bin train "$data" --arch resnet20 --epochs 2 --max-steps 100 --stop-after 1 --d
 $bin train --resume /tmp/smoke --device cuda --quiet || exit 1
 $bin train --resume /tmp/smoke --evaluate --device cuda || exit 1
 echo "== the checkpoint read from Python PyTorch (torch.load)"
-python3 -c 'import torch; d = torch.load("/tmp/smoke/last.pt"); print("format", d["format"], "epoch", d["epoch"], "best_top1", round(d["best_top1"], 2), "tensors", len(d["model"]), "first", next(iter(d["model"])), tuple(d["model"]["layer1.0.conv1.latents"].shape))'
+python3 -c 'import torch; d = torch.load("/tmp/smoke/last.pt", weights_only=False); print("format", d["format"], "epoch", d["epoch"], "best_top1", round(d["best_top1"], 2), "tensors", len(d["model"]), "first", next(iter(d["model"])), tuple(d["model"]["layer1.0.conv1.latents"].shape))'
 
 if [ "$epochs" -gt 0 ]; then
   echo "== results table on cuda, $epochs epochs, 6 rows in parallel"
