@@ -73,6 +73,10 @@ fi
   fi
   echo "Top-1 is on the 10,000 test images after the last epoch; 'changed' is the fraction of quantized"
   echo "weights whose code changed during the last epoch (weight freezing)."
+  if [ "$parallel" -gt 1 ]; then
+    echo "Time and ms/step: $parallel rows trained at once on the same device, so they are not speed measurements;"
+    echo "\`build/bench/bench_train_step\` measures the step time."
+  fi
   echo
   echo "| weights | top-1 % | best top-1 % | top-5 % | changed in last epoch | train time | ms/step |"
   echo "|---|---|---|---|---|---|---|"
