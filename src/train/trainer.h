@@ -57,7 +57,8 @@ struct TrainResult {
   std::string out_dir;
 };
 
-// Sets threads for libtorch (and pins OpenBLAS to one thread so the two pools do not fight).
+// Sets threads for libtorch (and pins OpenBLAS to one thread so the two pools do not fight),
+// and keeps freed training-sized buffers in the heap instead of returning them to the OS.
 void configure_threads(int threads);
 
 // Trains from scratch, or continues the checkpoint `resume` (a file, or a run folder holding
