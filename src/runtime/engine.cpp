@@ -21,6 +21,7 @@ struct Engine::Impl {
   core::ModelDesc desc;
   std::vector<std::unique_ptr<Layer>> layers;
   std::vector<Shape> shapes;  // value shapes: [0] input, [i + 1] node i
+  std::vector<size_t> last_use;  // per value: the last node that reads it
   const kernels::KernelInfo* kernel = nullptr;
   const kernels::KernelInfo* zero_kernel = nullptr;
   int threads = 1;
@@ -45,6 +46,9 @@ struct Engine::Impl {
         throw core::FormatError(at + ": activations would need more than 1 GiB per image");
       shapes.push_back(s);
     }
+    last_use.assign(shapes.size(), 0);
+    for (size_t i = 0; i < desc.nodes.size(); ++i)
+      for (uint32_t v : desc.nodes[i].inputs) last_use[v] = i;
     const Shape& last = shapes.back();
     if (last.numel() != info.num_classes)
       throw core::FormatError(file.name() + ": the last layer gives " + std::to_string(last.numel()) + " outputs for " +
@@ -110,13 +114,8 @@ std::vector<float> Engine::run(const float* images, int batch) const {
     values[i].resize(m.shapes[i + 1].numel() * size_t(batch));
     m.layers[i]->run(in, values[i].data(), m.shapes[i + 1], ctx);
     // Free values no later node reads, to keep the peak memory near the widest layer.
-    for (uint32_t v : n.inputs) {
-      if (v == 0) continue;
-      bool used_later = false;
-      for (size_t j = i + 1; j < m.layers.size() && !used_later; ++j)
-        for (uint32_t u : m.desc.nodes[j].inputs) used_later = used_later || u == v;
-      if (!used_later) std::vector<float>().swap(values[v - 1]);
-    }
+    for (uint32_t v : n.inputs)
+      if (v != 0 && m.last_use[v] == i) std::vector<float>().swap(values[v - 1]);
   }
   return std::move(values.back());
 }
