@@ -15,6 +15,8 @@
 
 #include "core/container.h"
 
+#include "common/temp_dir.h"
+
 namespace ds::core::testing {
 
 namespace fs = std::filesystem;
@@ -26,22 +28,8 @@ constexpr size_t kVersionAt = 8, kCountAt = 12, kTableOffsetAt = 16, kFileSizeAt
 constexpr size_t kTagAt = 0, kFlagsAt = 4, kOffsetAt = 8, kSizeAt = 16, kCrcAt = 24,
                  kEntryReservedAt = 28;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("denseshift_core_" + std::to_string(getpid()) + "_" +
-                                        std::to_string(counter++) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str(const std::string& rel) const { return (path / rel).string(); }
+struct TempDir : ds::testing::TempDirBase {
+  TempDir() : TempDirBase("denseshift_core") {}
 };
 
 inline void write_file(const std::string& path, const std::vector<uint8_t>& b) {

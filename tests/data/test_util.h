@@ -14,28 +14,15 @@
 
 #include "data/dataset.h"
 
+#include "common/temp_dir.h"
+
 namespace ds::data::testing {
 
 namespace fs = std::filesystem;
 
 // A fresh directory under the system temp folder, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("denseshift_data_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
-            std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str(const std::string& rel = "") const { return (path / rel).string(); }
+struct TempDir : ds::testing::TempDirBase {
+  TempDir() : TempDirBase("denseshift_data") {}
 };
 
 inline void write_bytes(const fs::path& p, const std::vector<uint8_t>& bytes) {
