@@ -30,20 +30,14 @@ struct DecodeFma {
   using Prep = __m256;
   template <bool kMasked>
   static Prep load(const float* x, int rem) {
-    return kMasked ? _mm256_maskload_ps(x, lane_mask(rem)) : _mm256_loadu_ps(x);
+    return load_f32x8<kMasked>(x, rem);
   }
 
   using Acc = __m256;
   static Acc zero() { return _mm256_setzero_ps(); }
   static void step(Acc& acc, const Prep& x, const Weight& w) { acc = _mm256_fmadd_ps(w, x, acc); }
   template <bool kMasked>
-  static void store(float* y, const Acc& acc, int rem) {
-    if constexpr (kMasked) {
-      _mm256_maskstore_ps(y, lane_mask(rem), acc);
-    } else {
-      _mm256_storeu_ps(y, acc);
-    }
-  }
+  static void store(float* y, const Acc& acc, int rem) { store_f32x8<kMasked>(y, acc, rem); }
 };
 
 }  // namespace

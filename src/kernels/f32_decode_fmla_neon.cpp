@@ -27,20 +27,14 @@ struct DecodeFmlaNeon {
   using Prep = float32x4_t;
   template <bool kMasked>
   static Prep load(const float* x, int rem) {
-    return kMasked ? load_f32_partial(x, rem) : vld1q_f32(x);
+    return load_f32x4<kMasked>(x, rem);
   }
 
   using Acc = float32x4_t;
   static Acc zero() { return vdupq_n_f32(0.0f); }
   static void step(Acc& acc, const Prep& x, const Weight& w) { acc = vfmaq_f32(acc, x, w); }
   template <bool kMasked>
-  static void store(float* y, const Acc& acc, int rem) {
-    if constexpr (kMasked) {
-      store_f32_partial(y, acc, rem);
-    } else {
-      vst1q_f32(y, acc);
-    }
-  }
+  static void store(float* y, const Acc& acc, int rem) { store_f32x4<kMasked>(y, acc, rem); }
 };
 
 }  // namespace

@@ -58,7 +58,7 @@ struct ExpAddF32 {
   };
   template <bool kMasked>
   static Prep load(const float* x, int rem) {
-    const __m256 v = kMasked ? _mm256_maskload_ps(x, lane_mask(rem)) : _mm256_loadu_ps(x);
+    const __m256 v = load_f32x8<kMasked>(x, rem);
     const __m256i b = _mm256_castps_si256(v);
     Prep p;
     p.mag = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
@@ -78,13 +78,7 @@ struct ExpAddF32 {
     acc = _mm256_add_ps(acc, _mm256_castsi256_ps(prod));
   }
   template <bool kMasked>
-  static void store(float* y, const Acc& acc, int rem) {
-    if constexpr (kMasked) {
-      _mm256_maskstore_ps(y, lane_mask(rem), acc);
-    } else {
-      _mm256_storeu_ps(y, acc);
-    }
-  }
+  static void store(float* y, const Acc& acc, int rem) { store_f32x8<kMasked>(y, acc, rem); }
 };
 
 }  // namespace

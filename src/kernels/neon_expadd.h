@@ -66,7 +66,7 @@ struct ExpAddF32Neon {
   template <bool kMasked>
   static Prep load(const float* x, int rem) {
     const uint32_t kSign = 0x80000000u;
-    const uint32x4_t b = vreinterpretq_u32_f32(kMasked ? load_f32_partial(x, rem) : vld1q_f32(x));
+    const uint32x4_t b = vreinterpretq_u32_f32(load_f32x4<kMasked>(x, rem));
     // |x| > largest subnormal: the exponent field is not 0.
     const uint32x4_t live =
         vcgtq_u32(vandq_u32(b, vdupq_n_u32(~kSign)), vdupq_n_u32(0x007fffffu));
@@ -82,13 +82,7 @@ struct ExpAddF32Neon {
     acc = vaddq_f32(acc, vreinterpretq_f32_u32(veorq_u32(t, w.sign)));
   }
   template <bool kMasked>
-  static void store(float* y, const Acc& acc, int rem) {
-    if constexpr (kMasked) {
-      store_f32_partial(y, acc, rem);
-    } else {
-      vst1q_f32(y, acc);
-    }
-  }
+  static void store(float* y, const Acc& acc, int rem) { store_f32x4<kMasked>(y, acc, rem); }
 };
 
 }  // namespace

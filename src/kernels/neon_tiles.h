@@ -26,5 +26,19 @@ inline void store_f32_partial(float* y, float32x4_t v, int count) {
   for (int i = 0; i < count && i < 4; ++i) y[i] = t[i];
 }
 
+// 4 floats, or only the first `rem` of them in a tile's last, partial column block.
+template <bool kMasked>
+inline float32x4_t load_f32x4(const float* x, int rem) {
+  return kMasked ? load_f32_partial(x, rem) : vld1q_f32(x);
+}
+template <bool kMasked>
+inline void store_f32x4(float* y, float32x4_t v, int rem) {
+  if constexpr (kMasked) {
+    store_f32_partial(y, v, rem);
+  } else {
+    vst1q_f32(y, v);
+  }
+}
+
 }  // namespace
 }  // namespace ds::kernels::detail
