@@ -16,6 +16,7 @@
 
 #include "core/codes.h"
 #include "kernels/kernels.h"
+#include "kernels/pgemm.h"
 
 namespace ds::kernels::detail {
 
@@ -26,6 +27,28 @@ void validate(const GemmArgs& a);
 // Per-thread scratch that grows and is reused across calls: at least `n` 32-bit words, 32-byte
 // aligned. The pointer stays valid until the next call to scratch_words on the same thread.
 uint32_t* scratch_words(size_t n);
+
+// Throws std::invalid_argument when a piece of a blocked GEMM is out of range or its weights are
+// of a kind the kernel does not take (`accepted`: kAccept* bits).
+enum : unsigned { kAcceptF32 = 1, kAcceptDenseShift = 2, kAcceptZero = 4 };
+void validate_panel(const PanelGemmArgs& a, unsigned accepted);
+
+// A panel kernel behind the GemmArgs interface of kernels.h (tests, benchmarks, --kernel): packs
+// the rows as `kind`, packs x, runs the whole product and writes y (M x N). Allocates per call;
+// the engine packs once at load instead.
+void run_panel_as_gemm(const GemmArgs& a, PanelWeightKind kind, PanelGemmFn panel);
+
+// The panel kernels (pgemm.h), and their GemmArgs forms for the registry.
+void panel_f32_scalar(const PanelGemmArgs& a);
+void gemm_f32_pgemm_scalar(const GemmArgs& a);
+#if defined(DS_KERNELS_X86)
+void panel_f32_fma_6x16_avx2(const PanelGemmArgs& a);
+void panel_f32_expadd_6x16_avx2(const PanelGemmArgs& a);
+void panel_f32_shiftzero_6x16_avx2(const PanelGemmArgs& a);
+void gemm_f32_pgemm_fma_6x16_avx2(const GemmArgs& a);
+void gemm_f32_pgemm_expadd_6x16_avx2(const GemmArgs& a);
+void gemm_f32_pgemm_shiftzero_6x16_avx2(const GemmArgs& a);
+#endif
 
 // The kernels. Each file defines one; the table in registry.cpp says what each does.
 void gemm_f32_expadd_scalar(const GemmArgs& a);

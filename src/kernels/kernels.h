@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/pgemm.h"
+
 namespace ds::kernels {
 
 struct GemmArgs {
@@ -41,10 +43,19 @@ struct KernelInfo {
   bool (*supported)();    // CPU can run it
   GemmFn fn;
   const char* doc;        // one line: what it does, its special-value handling
+  // Non-null for the blocked-GEMM kernels (pgemm.h): the form the engine runs with weights
+  // repacked once at load. `fn` is the same product behind the plain interface.
+  PanelGemmFn panel;
+  // +-0 and subnormal activations add a term below 2^-110 instead of exactly 0 (the one-add
+  // exponent kernels): results differ from the exact kernels only where an output is that tiny.
+  bool tiny_zero_terms;
 };
 
 // Every kernel built into this binary, supported here or not.
 const std::vector<KernelInfo>& all_kernels();
+// The panel kernel the engine runs FP32 layers (stem, classifier) on: the best supported one that
+// takes FP32 weights.
+const KernelInfo& float_panel_kernel();
 // The fastest supported float-activation DenseShift kernel, unless `name` picks one
 // (throws std::invalid_argument naming the choices when `name` is unknown or unsupported).
 const KernelInfo& select_kernel(const std::string& name = "");

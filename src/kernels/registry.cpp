@@ -53,51 +53,84 @@ const std::vector<KernelInfo> kTable = {
      detail::gemm_f32_expadd_scalar,
      "DenseShift reference, portable: exponent add on FP32 bits; zeros, subnormals, inf, NaN and "
      "overflow formed exactly as IEEE x*w with integer ops, so bit-equal to a float dot product "
-     "(k ascending)"},
+     "(k ascending)",
+     nullptr, false},
+    {"f32_pgemm_scalar", WeightSet::kDenseShift, false, false, always,
+     detail::gemm_f32_pgemm_scalar,
+     "blocked GEMM, portable: weights repacked in 6-row blocks, decoded to floats per 256-column "
+     "panel, 6x16 float tiles; any weight kind (the FP32 layers' fallback); bit-equal for codes",
+     detail::panel_f32_scalar, false},
     {"f32_shiftzero_scalar", WeightSet::kShiftWithZero, true, false, always,
      detail::gemm_f32_shiftzero_scalar,
      "zero-weight baseline, portable: f32_expadd_scalar plus a branch per weight; zero weights "
-     "add nothing (even for inf/NaN x), the rest IEEE-exact"},
+     "add nothing (even for inf/NaN x), the rest IEEE-exact",
+     nullptr, false},
 #if defined(DS_KERNELS_X86)
     {"f32_expadd_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_expadd_avx2,
      "DenseShift, AVX2 exponent add, 6x16 tiles: subnormal x flushed (adds nothing), overflow "
-     "-> +-inf, inf/NaN kept; else bit-equal to f32_expadd_scalar"},
+     "-> +-inf, inf/NaN kept; else bit-equal to f32_expadd_scalar",
+     nullptr, false},
     {"f32_shiftzero_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
      detail::gemm_f32_shiftzero_avx2,
      "zero-weight baseline, AVX2: f32_expadd_avx2 plus a mask per weight; zero weights add "
-     "nothing (even for inf/NaN x)"},
+     "nothing (even for inf/NaN x)",
+     nullptr, false},
     {"f32_decode_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_decode_fma_avx2,
      "DenseShift, codes decoded to floats + FMA, 6x16 tiles: bit-equal to f32_expadd_scalar "
-     "(subnormals, inf, NaN included) unless a product overflows, which FMA keeps unrounded"},
+     "(subnormals, inf, NaN included) unless a product overflows, which FMA keeps unrounded",
+     nullptr, false},
+    {"f32_pgemm_fma_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
+     detail::gemm_f32_pgemm_fma_6x16_avx2,
+     "blocked GEMM, AVX2+FMA: 6-row code blocks decoded to floats per 256-column panel (L2), x in "
+     "16-column panels (L1), 6x16 FMA tiles, fused BN/residual/ReLU; bit-equal to "
+     "f32_expadd_scalar unless a product overflows; also runs FP32 and zero-weight layers",
+     detail::panel_f32_fma_6x16_avx2, false},
+    {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
+     detail::gemm_f32_pgemm_expadd_6x16_avx2,
+     "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
+     "+ float add, 6x16 tiles; assumes finite x with |x*w| < 2^128; +-0 and subnormal x add a "
+     "term below 2^-110 instead of 0; else bit-equal to f32_expadd_scalar",
+     detail::panel_f32_expadd_6x16_avx2, true},
+    {"f32_pgemm_shiftzero_6x16_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
+     detail::gemm_f32_pgemm_shiftzero_6x16_avx2,
+     "zero-weight baseline of f32_pgemm_expadd_6x16_avx2: same blocking and tiles, plus a keep "
+     "mask per weight (one AND per product, a panel twice as large); zero weights add nothing",
+     detail::panel_f32_shiftzero_6x16_avx2, true},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
-     "x flushed, FP16 overflow -> +-inf, inf/NaN kept"},
+     "x flushed, FP16 overflow -> +-inf, inf/NaN kept",
+     nullptr, false},
 #endif
 #if defined(DS_KERNELS_NEON)
     {"f32_expadd_neon", WeightSet::kDenseShift, true, false, has_neon,
      detail::gemm_f32_expadd_neon,
      "DenseShift, NEON exponent add (saturating add + min + xor), 6x8 tiles: subnormal x "
      "flushed (adds nothing), overflow -> +-inf, inf/NaN kept; else bit-equal to "
-     "f32_expadd_scalar"},
+     "f32_expadd_scalar",
+     nullptr, false},
     {"f32_shiftzero_neon", WeightSet::kShiftWithZero, true, false, has_neon,
      detail::gemm_f32_shiftzero_neon,
      "zero-weight baseline, NEON: f32_expadd_neon plus a mask per weight; zero weights add "
-     "nothing (even for inf/NaN x)"},
+     "nothing (even for inf/NaN x)",
+     nullptr, false},
     {"f32_decode_fmla_neon", WeightSet::kDenseShift, false, false, has_neon,
      detail::gemm_f32_decode_fmla_neon,
      "DenseShift, codes decoded to floats + FMLA, 6x8 tiles: bit-equal to f32_expadd_scalar "
-     "unless a product overflows, which FMLA keeps unrounded"},
+     "unless a product overflows, which FMLA keeps unrounded",
+     nullptr, false},
     {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
      detail::gemm_f16_expadd_neon,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
-     "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c"},
+     "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c",
+     nullptr, false},
     {"f16_expadd_fp16arith_neon", WeightSet::kDenseShift, true, true, has_neon_fp16,
      detail::gemm_f16_expadd_fp16arith_neon,
      "DenseShift, as f16_expadd_neon but summed in FP16 (ARMv8.2 FP16 arithmetic): partial sums "
-     "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums"},
+     "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums",
+     nullptr, false},
 #endif
 };
 
@@ -114,6 +147,14 @@ const KernelInfo* find(const std::string& name) {
 }  // namespace
 
 const std::vector<KernelInfo>& all_kernels() { return kTable; }
+
+const KernelInfo& float_panel_kernel() {
+  for (const char* n : {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_scalar"}) {
+    const KernelInfo* k = find(n);
+    if (k && k->supported()) return *k;
+  }
+  throw std::logic_error("float_panel_kernel: none supported");  // the scalar one always is
+}
 
 const KernelInfo& select_kernel(const std::string& name) {
   if (name.empty()) {

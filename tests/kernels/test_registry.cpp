@@ -126,7 +126,13 @@ TEST(AllKernels, NeverTouchPastTheEndOfABuffer) {
         std::vector<float> y(want.size());
         std::memcpy(y.data(), yb.data(), y.size() * 4);
         if (k.weights == WeightSet::kDenseShift && !k.fp16_activations) {
-          for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(want[i], y[i]) << "K=" << K;
+          // x has zeros: the one-add kernels give a term below 2^-110 for each, no more.
+          for (size_t i = 0; i < y.size(); ++i) {
+            if (k.tiny_zero_terms)
+              ASSERT_NEAR(want[i], y[i], 1e-30) << "K=" << K;
+            else
+              ASSERT_EQ(want[i], y[i]) << "K=" << K;
+          }
         }
       }
     }

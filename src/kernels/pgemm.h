@@ -1,0 +1,92 @@
+// The blocked ("panel") GEMM the engine runs convolutions and FP32 layers on.
+//
+// Same product as kernels.h, y[m][n] = sum_k w(m, k) * x(k, n), but organised for cache reuse
+// the way BLIS and XNNPACK do it, with the weights still in their b-bit codes:
+//   - weights are repacked once, at model load, into blocks of kPanelRows rows, k-major inside a
+//     block (PanelWeights): a block's columns [k0, k1) are one contiguous run of codes;
+//   - activations are packed into panels of kPanelCols columns, k-major (pack_panel_x*): a
+//     micro-kernel streams one panel from L1;
+//   - per block of K (256) the kernel decodes the codes of a few row blocks into a small panel of
+//     floats (or exponent words) in L2, and a 6x16 register-blocked micro-kernel runs over it;
+//   - the folded BatchNorm scale/bias, the residual add and ReLU are applied as the last K block
+//     is stored (PanelEpilogue): no separate pass over y.
+// Nothing expands the whole model: the decoded panel is at most 16 blocks x 256 columns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ds::kernels {
+
+constexpr int kPanelRows = 6;   // output rows (channels) per micro-tile
+constexpr int kPanelCols = 16;  // output columns per micro-tile = the width of an x panel
+constexpr int kPanelDepth = 256;  // columns of K decoded at a time (a multiple of 4: byte-aligned code runs)
+
+enum class PanelWeightKind : uint32_t { kF32, kDenseShift, kShiftWithZero };
+
+// Weights repacked for the blocked GEMM: row 6b + r, column k is element k * 6 + r of block b.
+// Codes keep their b bits, packed tightly in that order (core/codes.h bit order); FP32 weights
+// are floats in that order. Rows past M in the last block hold code 0 / 0.0f and their outputs
+// are never stored. Every block is followed by at least 16 zero bytes, so a vector decoder may
+// read 16 bytes from any code group inside the block.
+//
+// Move-only: `base` points into `storage`. The kernels read through `base` alone, so the units
+// compiled with ISA flags never instantiate std::vector code (see internal.h).
+struct PanelWeights {
+  PanelWeightKind kind = PanelWeightKind::kF32;
+  int bits = 32;  // 2..5 for codes, 32 for FP32
+  int M = 0, K = 0;
+  size_t block_bytes = 0;  // a multiple of 64
+  const uint8_t* base = nullptr;
+  std::vector<uint8_t> storage;
+
+  PanelWeights() = default;
+  PanelWeights(PanelWeights&&) = default;
+  PanelWeights& operator=(PanelWeights&&) = default;
+  PanelWeights(const PanelWeights&) = delete;
+  PanelWeights& operator=(const PanelWeights&) = delete;
+
+  int blocks() const { return (M + kPanelRows - 1) / kPanelRows; }
+  const uint8_t* block(int b) const { return base + size_t(b) * block_bytes; }
+  size_t bytes() const { return storage.size(); }
+};
+
+// From the model's row-major weights: M rows of `row_bytes` bytes holding K tight b-bit codes
+// (kDenseShift, kShiftWithZero) or K floats (kF32, bits = 32). Throws std::invalid_argument on a
+// bad width or size.
+PanelWeights pack_panel_weights(PanelWeightKind kind, int bits, int M, int K, const uint8_t* rows,
+                                size_t row_bytes);
+
+// Activations for the blocked GEMM: x(k, n) at xp[(n / 16 * K + k) * 16 + n % 16]; the missing
+// columns of the last panel are 0.
+inline size_t panel_x_floats(int K, int N) {
+  return size_t((N + kPanelCols - 1) / kPanelCols) * size_t(K) * kPanelCols;
+}
+// Rows [k0, k1) of a K x N row-major matrix with row stride ldx, into their place in xp.
+void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, float* xp);
+
+// Applied to each output as the last block of K is stored:
+//   y = y * scale[m] + bias[m] + residual(m, n), then max(y, 0) if relu.
+struct PanelEpilogue {
+  const float* scale = nullptr;     // per row; null = 1
+  const float* bias = nullptr;      // per row; null = 0
+  const float* residual = nullptr;  // laid out like y (same ldy); null = none
+  bool relu = false;
+};
+
+// One piece of the product: row blocks [mb0, mb1) x column panels [p0, p1). Pieces that do not
+// overlap may run on different threads at once.
+struct PanelGemmArgs {
+  const PanelWeights* w = nullptr;
+  int mb0 = 0, mb1 = 0;
+  const float* xp = nullptr;  // panels of x, K = w->K
+  int N = 0;
+  int p0 = 0, p1 = 0;
+  float* y = nullptr;  // y(m, n) at y[m * ldy + n], m and n absolute
+  size_t ldy = 0;
+  PanelEpilogue ep;
+};
+using PanelGemmFn = void (*)(const PanelGemmArgs&);
+
+}  // namespace ds::kernels

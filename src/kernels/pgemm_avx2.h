@@ -1,0 +1,152 @@
+// The AVX2 side of the panel kernels (pgemm_driver.h): decoding a run of packed codes eight at a
+// time, and the 6x16 tile store with the fused epilogue. Only for units compiled with -mavx2;
+// internal linkage throughout (internal.h).
+#pragma once
+
+#include <immintrin.h>
+
+#include "kernels/avx2_tiles.h"
+#include "kernels/pgemm_driver.h"
+
+namespace ds::kernels::detail {
+namespace {
+
+// Codes i .. i+7 of a tight B-bit stream whose code i starts at byte p (i a multiple of 8), one per
+// 32-bit lane. Lane j needs bits [B*j, B*j + B): bytes (B*j)/8 .. +3 are shuffled into the lane,
+// then shifted right by (B*j) % 8. Reads 16 bytes from p (PanelWeights pads its blocks for this).
+template <int B>
+inline __m256i codes8(const uint8_t* p) {
+  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  auto ctrl = [](int j) {
+    const int o = (B * j) >> 3;
+    return o | (o + 1) << 8 | (o + 2) << 16 | (o + 3) << 24;
+  };
+  const __m256i shuf = _mm256_setr_epi32(ctrl(0), ctrl(1), ctrl(2), ctrl(3), ctrl(4), ctrl(5), ctrl(6), ctrl(7));
+  const __m256i shift = _mm256_setr_epi32(0, B % 8, (2 * B) % 8, (3 * B) % 8, (4 * B) % 8, (5 * B) % 8, (6 * B) % 8,
+                                          (7 * B) % 8);
+  return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(v, shuf), shift), _mm256_set1_epi32((1 << B) - 1));
+}
+
+// What a code becomes in a decoded panel, per lane. P (or E) = code & (2^(B-1) - 1); s = code >> (B-1).
+enum class Decoded {
+  kDenseShiftF32,    // +-2^P as a float: s << 31 | (P + 127) << 23
+  kDenseShiftWord,   // the exponent-add word: s << 31 | P << 23 (x_bits + word = x * w, see the expadd kernel)
+  kZeroF32,          // shift with zero: 0 if E = 0, else +-2^(E-1)
+  kZeroWordAndKeep,  // two planes: s << 31 | (E - 1) << 23, and all-ones if E != 0 else 0
+};
+
+template <int B, Decoded D>
+inline void decode_run(const uint8_t* p, int n, uint32_t* out, uint32_t* keep) {
+  const __m256i pmask = _mm256_set1_epi32((1 << (B - 1)) - 1);
+  for (int g = 0; g * 8 < n; ++g) {
+    const __m256i c = codes8<B>(p + g * B);
+    const __m256i e = _mm256_and_si256(c, pmask);
+    const __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(c, B - 1), 31);
+    __m256i v;
+    if constexpr (D == Decoded::kDenseShiftF32) {
+      v = _mm256_or_si256(sign, _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+    } else if constexpr (D == Decoded::kDenseShiftWord) {
+      v = _mm256_or_si256(sign, _mm256_slli_epi32(e, 23));
+    } else {
+      const __m256i live = _mm256_cmpgt_epi32(e, _mm256_setzero_si256());
+      if constexpr (D == Decoded::kZeroF32) {
+        v = _mm256_and_si256(live, _mm256_or_si256(sign, _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(126)), 23)));
+      } else {
+        v = _mm256_or_si256(sign, _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(keep + 8 * g), live);
+      }
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * g), v);
+  }
+}
+
+// Block b's codes for columns [k0, k0 + kc) (k0 a multiple of 4, so the run starts on a byte),
+// decoded into out (kc * 6 elements, rounded up to 8) and, for kZeroWordAndKeep, keep.
+template <Decoded D>
+inline void decode_panel(const PanelWeights& w, int b, int k0, int kc, uint32_t* out, uint32_t* keep) {
+  const int n = kc * kPanelRows;
+  const uint8_t* p = w.block(b) + size_t(k0) * kPanelRows * size_t(w.bits) / 8;
+  switch (w.bits) {
+    case 2: decode_run<2, D>(p, n, out, keep); break;
+    case 3: decode_run<3, D>(p, n, out, keep); break;
+    case 4: decode_run<4, D>(p, n, out, keep); break;
+    default: decode_run<5, D>(p, n, out, keep); break;
+  }
+}
+
+// A 6x16 tile of accumulators (acc[r][0..1] = columns 0..7, 8..15 of row r); rows and cols say
+// how much of it is inside y. load_tile starts it from y (the sums of the earlier K blocks, so the
+// order of the additions stays k ascending) or from zero; store_tile writes it back, through the
+// epilogue y = y * scale + bias + residual, then ReLU, when there is one. The epilogue's multiply
+// is per output, not per weight.
+template <bool kFull>
+inline void load_rows(__m256 (&acc)[kPanelRows][2], const float* y, size_t ldy, int rows, int cols) {
+  const __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
+#pragma GCC unroll 6
+  for (int r = 0; r < kPanelRows; ++r) {
+    if (r >= rows) {
+      acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      continue;
+    }
+    const float* yr = y + size_t(r) * ldy;
+    acc[r][0] = kFull ? _mm256_loadu_ps(yr) : _mm256_maskload_ps(yr, m0);
+    acc[r][1] = kFull ? _mm256_loadu_ps(yr + 8) : _mm256_maskload_ps(yr + 8, m1);
+  }
+}
+
+inline void load_tile(__m256 (&acc)[kPanelRows][2], const float* y, size_t ldy, int rows, int cols, bool accumulate) {
+  if (!accumulate) {
+    for (auto& r : acc) r[0] = r[1] = _mm256_setzero_ps();
+  } else if (cols == kPanelCols) {
+    load_rows<true>(acc, y, ldy, rows, cols);
+  } else {
+    load_rows<false>(acc, y, ldy, rows, cols);
+  }
+}
+
+template <bool kFull>
+inline void store_rows(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int rows, int cols, const PanelEpilogue* ep,
+                       int m, const float* res) {
+  const __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
+  // A constant trip count, fully unrolled: with a variable bound GCC keeps acc in memory and
+  // stores every accumulator on every k step of the micro-kernel.
+#pragma GCC unroll 6
+  for (int r = 0; r < kPanelRows; ++r) {
+    if (r >= rows) break;
+    float* yr = y + size_t(r) * ldy;
+    __m256 v0 = acc[r][0], v1 = acc[r][1];
+    if (ep) {
+      const __m256 s = _mm256_set1_ps(ep->scale ? ep->scale[m + r] : 1.f);
+      const __m256 b = _mm256_set1_ps(ep->bias ? ep->bias[m + r] : 0.f);
+      v0 = _mm256_add_ps(_mm256_mul_ps(v0, s), b);
+      v1 = _mm256_add_ps(_mm256_mul_ps(v1, s), b);
+      if (res) {
+        const float* rr = res + size_t(r) * ldy;
+        v0 = _mm256_add_ps(v0, kFull ? _mm256_loadu_ps(rr) : _mm256_maskload_ps(rr, m0));
+        v1 = _mm256_add_ps(v1, kFull ? _mm256_loadu_ps(rr + 8) : _mm256_maskload_ps(rr + 8, m1));
+      }
+      if (ep->relu) {
+        v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
+        v1 = _mm256_max_ps(v1, _mm256_setzero_ps());
+      }
+    }
+    if (kFull) {
+      _mm256_storeu_ps(yr, v0);
+      _mm256_storeu_ps(yr + 8, v1);
+    } else {
+      _mm256_maskstore_ps(yr, m0, v0);
+      _mm256_maskstore_ps(yr + 8, m1, v1);
+    }
+  }
+}
+
+inline void store_tile(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int rows, int cols, const PanelEpilogue* ep,
+                       int m, const float* res) {
+  if (cols == kPanelCols)
+    store_rows<true>(acc, y, ldy, rows, cols, ep, m, res);
+  else
+    store_rows<false>(acc, y, ldy, rows, cols, ep, m, res);
+}
+
+}  // namespace
+}  // namespace ds::kernels::detail

@@ -1,0 +1,211 @@
+// The blocked GEMM (pgemm.h): panel packing, every panel kernel against plain loops - several K
+// blocks, partial row blocks and column panels, pieces of the product, the fused epilogue - and
+// the argument checks. Exactness as each kernel documents it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/codes.h"
+#include "kernel_test_util.h"
+#include "kernels/pgemm.h"
+
+namespace ds::kernels::test {
+namespace {
+
+std::vector<const KernelInfo*> panel_kernels() {
+  std::vector<const KernelInfo*> ks;
+  for (const KernelInfo& k : all_kernels())
+    if (k.panel && k.supported()) ks.push_back(&k);
+  return ks;
+}
+
+// Random normal activations (no zeros: the one-add kernels are exact on them), with a wide
+// spread of exponents.
+std::vector<float> normal_x(std::mt19937& rng, size_t n) {
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  std::uniform_int_distribution<int> ex(-20, 20), sign(0, 1);
+  std::vector<float> x(n);
+  for (auto& v : x) v = std::ldexp(mant(rng), ex(rng)) * (sign(rng) ? -1.f : 1.f);
+  return x;
+}
+
+TEST(PanelWeights, PacksCodesKMajorInBlocksOfSix) {
+  std::mt19937 rng(3);
+  for (int bits = 2; bits <= 5; ++bits) {
+    const int M = 13, K = 37;
+    const PackedCodes p = random_codes(rng, M, K, bits, 3);
+    const PanelWeights w = pack_panel_weights(PanelWeightKind::kDenseShift, bits, M, K, p.packed.data(), p.row_bytes);
+    ASSERT_EQ(w.blocks(), 3);
+    EXPECT_EQ(w.block_bytes % 64, 0u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(w.block(0)) % 64, 0u);
+    for (int m = 0; m < 18; ++m)
+      for (int k = 0; k < K; ++k) {
+        const uint8_t c = ds::core::packed_code_at(w.block(m / 6), size_t(k) * 6 + size_t(m % 6), bits);
+        EXPECT_EQ(c, m < M ? p.code(m, k) : 0) << "bits " << bits << " m " << m << " k " << k;
+      }
+  }
+  EXPECT_THROW(pack_panel_weights(PanelWeightKind::kDenseShift, 6, 1, 1, nullptr, 1), std::invalid_argument);
+  EXPECT_THROW(pack_panel_weights(PanelWeightKind::kF32, 3, 1, 1, nullptr, 4), std::invalid_argument);
+  const uint8_t row[1] = {0};
+  EXPECT_THROW(pack_panel_weights(PanelWeightKind::kDenseShift, 3, 1, 8, row, 1), std::invalid_argument);
+}
+
+TEST(PanelX, PanelsOfSixteenColumnsWithZeroTail) {
+  const int K = 5, N = 21;
+  std::vector<float> x(size_t(K) * N);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i + 1);
+  std::vector<float> xp(panel_x_floats(K, N), -1.f);
+  ASSERT_EQ(xp.size(), size_t(2 * K * 16));
+  pack_panel_x(x.data(), size_t(N), K, N, 0, K, xp.data());
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < 32; ++n)
+      EXPECT_EQ(xp[size_t(n / 16 * K + k) * 16 + size_t(n % 16)], n < N ? x[size_t(k) * N + n] : 0.f);
+}
+
+// The GemmArgs form: bit-equal to a float dot product on normal x, over several K blocks.
+TEST(PanelKernels, EqualPlainLoopsAcrossKBlocks) {
+  std::mt19937 rng(11);
+  for (const KernelInfo* k : panel_kernels()) {
+    SCOPED_TRACE(k->name);
+    for (int bits = 2; bits <= 5; ++bits) {
+      for (auto [M, K, N] : {std::tuple{1, 1, 1}, {7, 300, 17}, {12, 513, 33}, {5, 256, 16}, {13, 40, 50}}) {
+        const PackedCodes p = random_codes(rng, M, K, bits, 1);
+        const std::vector<float> x = normal_x(rng, size_t(K) * N);
+        const std::vector<float> y = run(*k, p, N, x);
+        const bool zero = k->weights == WeightSet::kShiftWithZero;
+        const std::vector<float> want = zero ? plain_gemm(p, N, x, zero_weight) : plain_gemm(p, N, x, dense_weight);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_EQ(f2u(want[i]), f2u(y[i])) << "bits " << bits << " M " << M << " K " << K << " N " << N << " i " << i;
+      }
+    }
+  }
+}
+
+// Zero activations: exact for the FMA kernels, a term below 2^-110 each for the one-add ones.
+TEST(PanelKernels, ZeroActivationsAsDocumented) {
+  std::mt19937 rng(12);
+  for (const KernelInfo* k : panel_kernels()) {
+    SCOPED_TRACE(k->name);
+    const int M = 9, K = 70, N = 20, bits = 5;
+    const PackedCodes p = random_codes(rng, M, K, bits, 0);
+    std::vector<float> x = normal_x(rng, size_t(K) * N);
+    for (size_t i = 0; i < x.size(); i += 3) x[i] = (i % 2) ? 0.f : -0.f;
+    for (int kk = 0; kk < K; ++kk) x[size_t(kk) * N] = 0.f;  // column 0 all zeros: y = (almost) 0
+    const std::vector<float> y = run(*k, p, N, x);
+    const bool zero = k->weights == WeightSet::kShiftWithZero;
+    const std::vector<float> want = zero ? plain_gemm(p, N, x, zero_weight) : plain_gemm(p, N, x, dense_weight);
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (k->tiny_zero_terms)
+        ASSERT_NEAR(want[i], y[i], 1e-30) << i;
+      else
+        ASSERT_EQ(f2u(want[i]), f2u(y[i])) << i;
+    }
+  }
+}
+
+// The panel form on pieces, with scale, bias, residual and ReLU; outside the piece y is untouched.
+TEST(PanelKernels, PiecesWithFusedEpilogue) {
+  std::mt19937 rng(13);
+  for (const KernelInfo* k : panel_kernels()) {
+    SCOPED_TRACE(k->name);
+    const bool zero = k->weights == WeightSet::kShiftWithZero;
+    const auto kind = zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift;
+    const int M = 20, K = 290, N = 45, bits = 3;  // 4 row blocks (the last partial), 3 panels
+    const PackedCodes p = random_codes(rng, M, K, bits, 0);
+    const PanelWeights w = pack_panel_weights(kind, bits, M, K, p.packed.data(), p.row_bytes);
+    const std::vector<float> x = normal_x(rng, size_t(K) * N);
+    std::vector<float> xp(panel_x_floats(K, N));
+    pack_panel_x(x.data(), size_t(N), K, N, 0, K, xp.data());
+    std::vector<float> scale(M), bias(M), res(size_t(M) * N);
+    for (auto& v : scale) v = std::uniform_real_distribution<float>(0.5f, 2.f)(rng);
+    for (auto& v : bias) v = std::uniform_real_distribution<float>(-1e5f, 1e5f)(rng);
+    for (auto& v : res) v = std::uniform_real_distribution<float>(-1e5f, 1e5f)(rng);
+    const std::vector<float> prod = zero ? plain_gemm(p, N, x, zero_weight) : plain_gemm(p, N, x, dense_weight);
+
+    const size_t ldy = size_t(N) + 3;
+    std::vector<float> y(size_t(M) * ldy, 7.f);
+    PanelGemmArgs a;
+    a.w = &w, a.mb0 = 1, a.mb1 = 4, a.xp = xp.data(), a.N = N, a.p0 = 1, a.p1 = 3, a.y = y.data(), a.ldy = ldy;
+    std::vector<float> res_ld(size_t(M) * ldy);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) res_ld[size_t(m) * ldy + size_t(n)] = res[size_t(m) * N + size_t(n)];
+    a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.residual = res_ld.data(), a.ep.relu = true;
+    k->panel(a);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < int(ldy); ++n) {
+        const float got = y[size_t(m) * ldy + size_t(n)];
+        if (m < 6 || n < 16 || n >= N) {
+          ASSERT_EQ(got, 7.f) << "outside the piece: m " << m << " n " << n;
+          continue;
+        }
+        const float v = prod[size_t(m) * N + size_t(n)] * scale[size_t(m)] + bias[size_t(m)] + res[size_t(m) * N + size_t(n)];
+        ASSERT_EQ(f2u(got), f2u(v > 0.f ? v : 0.f)) << "m " << m << " n " << n;
+      }
+  }
+}
+
+// FP32 weights on the kernels that take them: close to a double-precision reference.
+TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
+  std::mt19937 rng(14);
+  const int M = 11, K = 300, N = 19;
+  std::vector<float> W(size_t(M) * K), x(size_t(K) * N);
+  std::normal_distribution<float> d;
+  for (auto& v : W) v = d(rng);
+  for (auto& v : x) v = d(rng);
+  const PanelWeights w =
+      pack_panel_weights(PanelWeightKind::kF32, 32, M, K, reinterpret_cast<const uint8_t*>(W.data()), size_t(K) * 4);
+  std::vector<float> xp(panel_x_floats(K, N));
+  pack_panel_x(x.data(), size_t(N), K, N, 0, K, xp.data());
+  int ran = 0;
+  for (const KernelInfo* k : panel_kernels()) {
+    if (k->multiply_free) {
+      PanelGemmArgs a;
+      std::vector<float> y(size_t(M) * N);
+      a.w = &w, a.mb1 = w.blocks(), a.xp = xp.data(), a.N = N, a.p1 = 2, a.y = y.data(), a.ldy = size_t(N);
+      EXPECT_THROW(k->panel(a), std::invalid_argument) << k->name << " must refuse FP32 weights";
+      continue;
+    }
+    SCOPED_TRACE(k->name);
+    ++ran;
+    std::vector<float> y(size_t(M) * N);
+    PanelGemmArgs a;
+    a.w = &w, a.mb1 = w.blocks(), a.xp = xp.data(), a.N = N, a.p1 = 2, a.y = y.data(), a.ldy = size_t(N);
+    k->panel(a);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double want = 0, mag = 0;
+        for (int kk = 0; kk < K; ++kk) {
+          want += double(W[size_t(m) * K + kk]) * x[size_t(kk) * N + n];
+          mag += std::fabs(double(W[size_t(m) * K + kk]) * x[size_t(kk) * N + n]);
+        }
+        ASSERT_NEAR(y[size_t(m) * N + n], want, 1e-5 * mag);
+      }
+  }
+  EXPECT_GE(ran, 1);
+  EXPECT_EQ(&float_panel_kernel(), find_supported(float_panel_kernel().name));
+  EXPECT_NE(float_panel_kernel().panel, nullptr);
+}
+
+TEST(PanelKernels, RejectPiecesOutsideTheProduct) {
+  std::mt19937 rng(15);
+  const PackedCodes p = random_codes(rng, 7, 9, 3, 0);
+  const PanelWeights w = pack_panel_weights(PanelWeightKind::kDenseShift, 3, 7, 9, p.packed.data(), p.row_bytes);
+  std::vector<float> xp(panel_x_floats(9, 20)), y(7 * 20);
+  for (const KernelInfo* k : panel_kernels()) {
+    if (k->weights == WeightSet::kShiftWithZero) continue;
+    SCOPED_TRACE(k->name);
+    PanelGemmArgs a;
+    a.w = &w, a.mb1 = 2, a.xp = xp.data(), a.N = 20, a.p1 = 2, a.y = y.data(), a.ldy = 20;
+    EXPECT_NO_THROW(k->panel(a));
+    a.mb1 = 3;
+    EXPECT_THROW(k->panel(a), std::invalid_argument);
+    a.mb1 = 2, a.p1 = 3;
+    EXPECT_THROW(k->panel(a), std::invalid_argument);
+    a.p1 = 2, a.ldy = 19;
+    EXPECT_THROW(k->panel(a), std::invalid_argument);
+  }
+}
+
+}  // namespace
+}  // namespace ds::kernels::test
