@@ -56,6 +56,9 @@ const std::vector<KernelInfo>& all_kernels();
 // The panel kernel the engine runs FP32 layers (stem, classifier) on: the best supported one that
 // takes FP32 weights.
 const KernelInfo& float_panel_kernel();
+// The kernel for shift-with-zero weights that matches DenseShift kernel k (same ISA, blocking and
+// arithmetic), so a baseline model runs with the same effort as a DenseShift one.
+const KernelInfo& zero_weight_kernel(const KernelInfo& k);
 // The fastest supported float-activation DenseShift kernel, unless `name` picks one
 // (throws std::invalid_argument naming the choices when `name` is unknown or unsupported).
 const KernelInfo& select_kernel(const std::string& name = "");

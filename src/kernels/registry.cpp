@@ -135,7 +135,7 @@ const std::vector<KernelInfo> kTable = {
 };
 
 // Preference for the default float-activation DenseShift kernel, best first.
-const char* const kDefaultOrder[] = {"f32_expadd_avx2", "f32_expadd_neon", "f32_expadd_scalar"};
+const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx2", "f32_expadd_neon", "f32_expadd_scalar"};
 
 const KernelInfo* find(const std::string& name) {
   for (const KernelInfo& k : kTable) {
@@ -154,6 +154,28 @@ const KernelInfo& float_panel_kernel() {
     if (k && k->supported()) return *k;
   }
   throw std::logic_error("float_panel_kernel: none supported");  // the scalar one always is
+}
+
+const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
+  // DenseShift kernel -> its zero-weight sibling. The FMA and scalar panel kernels decode zero
+  // weights to 0.0f themselves; the FP16 kernels have no sibling and get the FP32 one of their ISA.
+  static const char* const kPairs[][2] = {
+      {"f32_pgemm_expadd_6x16_avx2", "f32_pgemm_shiftzero_6x16_avx2"},
+      {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
+      {"f32_pgemm_scalar", "f32_pgemm_scalar"},
+      {"f32_expadd_avx2", "f32_shiftzero_avx2"},
+      {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},
+      {"f16_expadd_f16c", "f32_shiftzero_avx2"},
+      {"f32_expadd_neon", "f32_shiftzero_neon"},
+      {"f32_decode_fmla_neon", "f32_shiftzero_neon"},
+      {"f16_expadd_neon", "f32_shiftzero_neon"},
+      {"f16_expadd_fp16arith_neon", "f32_shiftzero_neon"},
+  };
+  for (const auto& p : kPairs) {
+    const KernelInfo* z = std::string(p[0]) == k.name ? find(p[1]) : nullptr;
+    if (z && z->supported()) return *z;
+  }
+  return *find("f32_shiftzero_scalar");
 }
 
 const KernelInfo& select_kernel(const std::string& name) {

@@ -24,6 +24,7 @@ struct Engine::Impl {
   std::vector<size_t> last_use;  // per value: the last node that reads it
   const kernels::KernelInfo* kernel = nullptr;
   const kernels::KernelInfo* zero_kernel = nullptr;
+  const kernels::KernelInfo* float_kernel = nullptr;
   int threads = 1;
 
   explicit Impl(core::Container c) : file(std::move(c)) {}
@@ -54,12 +55,12 @@ struct Engine::Impl {
       throw core::FormatError(file.name() + ": the last layer gives " + std::to_string(last.numel()) + " outputs for " +
                               std::to_string(info.num_classes) + " classes");
     kernel = &kernels::select_kernel(opt.kernel);
-    // Models with zero weights (the baseline) run on the zero-weight kernel of the same ISA family.
-    for (const auto& k : kernels::all_kernels())
-      if (k.weights == kernels::WeightSet::kShiftWithZero && k.supported() &&
-          (!zero_kernel || std::string(k.name).find("avx2") != std::string::npos))
-        zero_kernel = &k;
+    // Models with zero weights (the baseline) run on the zero-weight kernel of the same family.
+    zero_kernel = &kernels::zero_weight_kernel(*kernel);
+    float_kernel = &kernels::float_panel_kernel();
     threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const RunContext ctx{1, threads, kernel, zero_kernel, float_kernel};
+    for (auto& l : layers) l->prepare(ctx);
   }
 };
 
@@ -104,7 +105,7 @@ std::string Engine::summary() const {
 std::vector<float> Engine::run(const float* images, int batch) const {
   if (batch <= 0) throw std::invalid_argument("batch must be positive");
   const Impl& m = *impl_;
-  RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel};
+  RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
   std::vector<std::vector<float>> values(m.layers.size());
   auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].data(); };
   for (size_t i = 0; i < m.layers.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include "core/model_format.h"
 #include "kernels/kernels.h"
+#include "kernels/pgemm.h"
 #include "runtime/engine.h"
 
 namespace ds::rt {
@@ -14,8 +15,9 @@ namespace ds::rt {
 struct RunContext {
   int batch = 1;
   int threads = 1;
-  const kernels::KernelInfo* kernel = nullptr;       // for DenseShift codes
-  const kernels::KernelInfo* zero_kernel = nullptr;  // for shift-with-zero codes (baseline models)
+  const kernels::KernelInfo* kernel = nullptr;        // for DenseShift codes
+  const kernels::KernelInfo* zero_kernel = nullptr;   // for shift-with-zero codes (baseline models)
+  const kernels::KernelInfo* float_kernel = nullptr;  // for FP32 weights (a panel kernel)
 };
 
 // A value of the graph: `batch` images of one shape, contiguous NCHW.
@@ -29,6 +31,9 @@ class Layer {
   virtual ~Layer() = default;
   // Output shape for these inputs; throws core::FormatError("<at>: problem") when they do not fit.
   virtual Shape infer(const std::vector<Shape>& in, const std::string& at) const = 0;
+  // Once, after infer, with the kernels chosen (batch unset): layers with weights repack them
+  // for their kernel here.
+  virtual void prepare(const RunContext&) {}
   virtual void run(const std::vector<Value>& in, float* out, Shape out_shape, const RunContext& ctx) const = 0;
   virtual std::string describe() const = 0;
 };
@@ -36,6 +41,23 @@ class Layer {
 std::unique_ptr<Layer> make_layer(const core::NodeDesc& n);
 
 [[noreturn]] void shape_error(const std::string& at, const std::string& problem);
+
+// Rows [r0, r1) of a conv's or linear layer's weights, repacked for a panel kernel (pgemm.h) when
+// the kernel for their kind has one. Runs y = epilogue(W x) from x in panels, split into tasks
+// over row blocks and column panels on the engine's threads.
+class PanelProduct {
+ public:
+  // False when the kernel for these weights has no panel form (the tile kernels): use
+  // weight_product and epilogue instead.
+  bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx);
+  int K() const { return w_.K; }
+  void run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  size_t bytes() const { return w_.bytes(); }
+
+ private:
+  kernels::PanelWeights w_;
+  kernels::PanelGemmFn fn_ = nullptr;
+};
 
 // y = W x for rows [r0, r1) of the node's weights: x is K x N (K = weight cols), y is
 // (r1 - r0) x N. DenseShift / shift-with-zero codes go to the kernel, FP32 to a float loop.

@@ -1,5 +1,8 @@
-// Conv2d: im2col (skipped for 1x1 stride-1 convolutions) + weight product + epilogue,
-// per image and group; output channels are split across threads.
+// Conv2d, per image and group. With a panel kernel (pgemm.h): the im2col rows are written straight
+// into x panels (threads split the rows), then the blocked product with the folded BN, residual
+// and ReLU fused into its stores. With a tile kernel: im2col (skipped for 1x1 stride-1), weight
+// product, epilogue, output channels split across threads.
+#include <algorithm>
 #include <vector>
 
 #include "runtime/layer.h"
@@ -37,7 +40,20 @@ class Conv2d : public Layer {
     return out;
   }
 
+  void prepare(const RunContext& ctx) override {
+    const int g = p_[core::kGroups], cout_g = p_[core::kOutC] / g;
+    panels_.clear();
+    for (int gi = 0; gi < g; ++gi) {
+      panels_.emplace_back();
+      if (!panels_.back().prepare(n_, gi * cout_g, (gi + 1) * cout_g, ctx)) {
+        panels_.clear();
+        return;
+      }
+    }
+  }
+
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
+    if (!panels_.empty()) return run_panels(in, out, os, ctx);
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
     const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], s = p_[core::kStride], pad = p_[core::kPad],
@@ -61,6 +77,64 @@ class Conv2d : public Layer {
                    p_[core::kConvRelu] != 0);
         });
       }
+    }
+  }
+
+  void run_panels(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
+    const Shape is = in[0].shape;
+    const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
+    const int N = int(os.h * os.w), K = panels_[0].K();
+    std::vector<float> xp(kernels::panel_x_floats(K, N));
+    for (int b = 0; b < ctx.batch; ++b) {
+      for (int gi = 0; gi < g; ++gi) {
+        const float* x = in[0].data + (size_t(b) * is.c + size_t(gi) * cin_g) * is.h * is.w;
+        parallel_for(K, ctx.threads, [&](int k0, int k1) { pack_rows(x, is, os, k0, k1, K, xp.data()); });
+        const size_t at = (size_t(b) * os.c + size_t(gi) * cout_g) * N;
+        kernels::PanelEpilogue ep;
+        ep.scale = n_.scale + size_t(gi) * cout_g;
+        ep.bias = n_.bias + size_t(gi) * cout_g;
+        ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
+        ep.relu = p_[core::kConvRelu] != 0;
+        panels_[size_t(gi)].run(xp.data(), N, out + at, size_t(N), ep, ctx.threads);
+      }
+    }
+  }
+
+  // Rows [k0, k1) of the im2col matrix of one image and group (row k = channel c, tap i, j: the
+  // input pixel that tap reads for each output pixel), written into their place in the x panels.
+  void pack_rows(const float* x, Shape is, Shape os, int k0, int k1, int K, float* xp) const {
+    const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], s = p_[core::kStride], pad = p_[core::kPad],
+              d = p_[core::kDilation];
+    const int H = int(is.h), W = int(is.w), OH = int(os.h), OW = int(os.w), N = OH * OW;
+    const bool direct = kh == 1 && kw == 1 && s == 1 && pad == 0;
+    std::vector<float> row(direct ? 0 : size_t(N));
+    for (int k = k0; k < k1; ++k) {
+      const int c = k / (kh * kw), i = k / kw % kh, j = k % kw;
+      const float* src = x + size_t(c) * H * W;
+      if (!direct) {
+        // Output columns [lo, hi) read inside the row; the rest are padding.
+        const int off = j * d - pad;
+        const int lo = std::min(OW, std::max(0, (-off + s - 1) / s));
+        const int hi = std::max(lo, std::min(OW, (W - off + s - 1) / s));
+        for (int oy = 0; oy < OH; ++oy) {
+          float* r = row.data() + size_t(oy) * OW;
+          const int yy = oy * s - pad + i * d;
+          if (yy < 0 || yy >= H) {
+            std::fill(r, r + OW, 0.f);
+            continue;
+          }
+          const float* xr = src + size_t(yy) * W + off;
+          std::fill(r, r + lo, 0.f);
+          if (s == 1) {
+            std::copy(xr + lo, xr + hi, r + lo);
+          } else {
+            for (int ox = lo; ox < hi; ++ox) r[ox] = xr[ox * s];
+          }
+          std::fill(r + hi, r + OW, 0.f);
+        }
+        src = row.data();
+      }
+      kernels::pack_panel_x(src, 0, K, N, k, k + 1, xp);
     }
   }
 
@@ -98,6 +172,7 @@ class Conv2d : public Layer {
 
   const core::NodeDesc& n_;
   int p_[core::kConvParamCount];
+  std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
 };
 
 }  // namespace

@@ -21,15 +21,25 @@ class Linear : public Layer {
     return Shape{uint32_t(out_), 1, 1};
   }
 
+  void prepare(const RunContext& ctx) override { panel_ = product_.prepare(n_, 0, out_, ctx); }
+
   void run(const std::vector<Value>& in, float* out, Shape, const RunContext& ctx) const override {
     const int N = ctx.batch;
     std::vector<float> xt(size_t(in_) * N), yt(size_t(out_) * N);
     for (int b = 0; b < N; ++b)
       for (int k = 0; k < in_; ++k) xt[size_t(k) * N + b] = in[0].data[size_t(b) * in_ + k];
-    parallel_for(out_, ctx.threads, [&](int r0, int r1) {
-      weight_product(n_, r0, r1, xt.data(), N, yt.data() + size_t(r0) * N, ctx);
-      epilogue(n_, r0, r1, N, yt.data() + size_t(r0) * N, nullptr, relu_);
-    });
+    if (panel_) {
+      std::vector<float> xp(kernels::panel_x_floats(in_, N));
+      kernels::pack_panel_x(xt.data(), size_t(N), in_, N, 0, in_, xp.data());
+      kernels::PanelEpilogue ep;
+      ep.scale = n_.scale, ep.bias = n_.bias, ep.relu = relu_;
+      product_.run(xp.data(), N, yt.data(), size_t(N), ep, ctx.threads);
+    } else {
+      parallel_for(out_, ctx.threads, [&](int r0, int r1) {
+        weight_product(n_, r0, r1, xt.data(), N, yt.data() + size_t(r0) * N, ctx);
+        epilogue(n_, r0, r1, N, yt.data() + size_t(r0) * N, nullptr, relu_);
+      });
+    }
     for (int b = 0; b < N; ++b)
       for (int r = 0; r < out_; ++r) out[size_t(b) * out_ + r] = yt[size_t(r) * N + b];
   }
@@ -43,6 +53,8 @@ class Linear : public Layer {
   const core::NodeDesc& n_;
   int in_, out_;
   bool relu_;
+  PanelProduct product_;
+  bool panel_ = false;
 };
 
 }  // namespace

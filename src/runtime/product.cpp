@@ -2,10 +2,50 @@
 #include <algorithm>
 
 #include "runtime/layer.h"
+#include "runtime/thread_pool.h"
 
 namespace ds::rt {
 
 void shape_error(const std::string& at, const std::string& problem) { throw core::FormatError(at + ": " + problem); }
+
+bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx) {
+  using kernels::PanelWeightKind;
+  const kernels::KernelInfo* k = n.wkind == core::WeightKind::kFloat32     ? ctx.float_kernel
+                                 : n.wkind == core::WeightKind::kDenseShift ? ctx.kernel
+                                                                            : ctx.zero_kernel;
+  if (!k || !k->panel) return false;
+  const PanelWeightKind kind = n.wkind == core::WeightKind::kFloat32     ? PanelWeightKind::kF32
+                               : n.wkind == core::WeightKind::kDenseShift ? PanelWeightKind::kDenseShift
+                                                                          : PanelWeightKind::kShiftWithZero;
+  const bool f32 = kind == PanelWeightKind::kF32;
+  const size_t stride = f32 ? size_t(n.cols) * 4 : n.row_bytes;
+  w_ = kernels::pack_panel_weights(kind, f32 ? 32 : int(n.bits), r1 - r0, int(n.cols), n.wdata + size_t(r0) * stride,
+                                   stride);
+  fn_ = k->panel;
+  return true;
+}
+
+void PanelProduct::run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
+                       int threads) const {
+  // Tasks: chunks of up to 16 row blocks (96 rows: what the kernel decodes at once) times ranges
+  // of column panels, about 4 per thread so a slow thread does not hold the others up. Splitting
+  // rows first keeps each weight decoded once; columns are split when rows alone give too few.
+  const int blocks = w_.blocks(), panels = (N + kernels::kPanelCols - 1) / kernels::kPanelCols;
+  if (blocks == 0 || panels == 0) return;
+  const int row_tasks = (blocks + 15) / 16;
+  const int want = threads > 1 ? 4 * threads : 1;
+  const int col_tasks = std::max(1, std::min(panels, (want + row_tasks - 1) / row_tasks));
+  const int rb = (blocks + row_tasks - 1) / row_tasks;
+  parallel_tasks(row_tasks * col_tasks, threads, [&](int t) {
+    kernels::PanelGemmArgs a;
+    a.w = &w_;
+    a.mb0 = std::min(blocks, t / col_tasks * rb), a.mb1 = std::min(blocks, a.mb0 + rb);
+    const int c = t % col_tasks;
+    a.p0 = int(int64_t(panels) * c / col_tasks), a.p1 = int(int64_t(panels) * (c + 1) / col_tasks);
+    a.xp = xp, a.N = N, a.y = y, a.ldy = ldy, a.ep = ep;
+    if (a.mb0 < a.mb1 && a.p0 < a.p1) fn_(a);
+  });
+}
 
 void weight_product(const core::NodeDesc& n, int r0, int r1, const float* x, int N, float* y, const RunContext& ctx) {
   const int K = int(n.cols);

@@ -1,32 +1,127 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 namespace ds::rt {
+namespace {
+
+// One job at a time: workers sleep on `wake` until the generation changes, claim task indices
+// from an atomic counter, and the last one to finish a task wakes the caller.
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool pool;  // workers are joined at exit
+    return pool;
+  }
+
+  // False when the pool is busy (nested or concurrent call): the caller runs the job itself.
+  bool try_run(int tasks, int helpers, const std::function<void(int)>& fn) {
+    if (in_task_) return false;  // checked first: this thread may hold job_mu_ already
+    std::unique_lock<std::mutex> busy(job_mu_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    grow(helpers);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = &fn;
+      tasks_ = tasks;
+      next_.store(0);
+      done_ = 0;
+      helpers_ = helpers;
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mu_);
+    finished_.wait(lk, [&] { return done_ == tasks_ && running_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+ private:
+  void grow(int helpers) {
+    while (int(workers_.size()) < helpers) {
+      const int id = int(workers_.size());
+      workers_.emplace_back([this, id] { loop(id); });
+    }
+  }
+
+  // Claims and runs tasks until none are left.
+  void work() {
+    in_task_ = true;
+    for (int i; (i = next_.fetch_add(1)) < tasks_;) {
+      try {
+        (*fn_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      if (++done_ == tasks_) finished_.notify_all();
+    }
+    in_task_ = false;
+  }
+
+  void loop(int id) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (id >= helpers_ || fn_ == nullptr) continue;
+      ++running_;
+      lk.unlock();
+      work();
+      lk.lock();
+      if (--running_ == 0) finished_.notify_all();
+    }
+  }
+
+  std::mutex job_mu_;  // one job at a time
+  std::mutex mu_;
+  std::condition_variable wake_, finished_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* fn_ = nullptr;
+  int tasks_ = 0, done_ = 0, helpers_ = 0, running_ = 0;
+  std::atomic<int> next_{0};
+  uint64_t generation_ = 0;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  static thread_local bool in_task_;
+};
+
+thread_local bool Pool::in_task_ = false;
+
+}  // namespace
+
+void parallel_tasks(int tasks, int threads, const std::function<void(int)>& fn) {
+  if (tasks <= 0) return;
+  const int helpers = std::min(threads, tasks) - 1;
+  if (helpers > 0 && Pool::get().try_run(tasks, helpers, fn)) return;
+  for (int i = 0; i < tasks; ++i) fn(i);
+}
 
 void parallel_for(int n, int threads, const std::function<void(int, int)>& fn) {
   const int t = std::max(1, std::min(threads, n));
-  if (t == 1) {
-    if (n > 0) fn(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(t));
-  auto chunk = [&](int i) {
-    try {
-      fn(int(int64_t(n) * i / t), int(int64_t(n) * (i + 1) / t));
-    } catch (...) {
-      errors[size_t(i)] = std::current_exception();
-    }
-  };
-  for (int i = 1; i < t; ++i) pool.emplace_back(chunk, i);
-  chunk(0);
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  if (n <= 0) return;
+  parallel_tasks(t, t, [&](int i) { fn(int(int64_t(n) * i / t), int(int64_t(n) * (i + 1) / t)); });
 }
 
 }  // namespace ds::rt

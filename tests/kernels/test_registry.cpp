@@ -42,11 +42,30 @@ TEST(Registry, DefaultIsASupportedFloatDenseShiftKernel) {
   EXPECT_EQ(k.weights, WeightSet::kDenseShift);
   EXPECT_FALSE(k.fp16_activations);
   EXPECT_EQ(std::string(k.name).rfind("f32_", 0), 0u);
-  if (const KernelInfo* avx2 = find_supported("f32_expadd_avx2")) {
+  EXPECT_TRUE(k.multiply_free);
+  if (const KernelInfo* avx2 = find_supported("f32_pgemm_expadd_6x16_avx2")) {
     EXPECT_EQ(&k, avx2);
   }
   if (const KernelInfo* neon = find_supported("f32_expadd_neon")) {
     EXPECT_EQ(&k, neon);
+  }
+}
+
+// Every DenseShift kernel has a supported zero-weight sibling; the panel ones keep the panel form
+// and the multiply-free ones stay multiply-free, so baseline models run with equal effort.
+TEST(Registry, ZeroWeightKernelMatchesTheDenseShiftOne) {
+  for (const KernelInfo& k : all_kernels()) {
+    if (!k.supported() || k.weights != WeightSet::kDenseShift) continue;
+    SCOPED_TRACE(k.name);
+    const KernelInfo& z = zero_weight_kernel(k);
+    EXPECT_TRUE(z.supported());
+    EXPECT_EQ(k.panel != nullptr, z.panel != nullptr);
+    if (k.multiply_free && !k.fp16_activations) {
+      EXPECT_TRUE(z.multiply_free);
+    }
+    if (z.panel == nullptr || z.multiply_free) {
+      EXPECT_EQ(z.weights, WeightSet::kShiftWithZero);
+    }
   }
 }
 
