@@ -28,20 +28,20 @@ struct ExpAddPanel {
     return scratch;
   }
 
-  static void tile(int kc, const uint32_t* w, const float* x, float* y, size_t ldy, int rows, int cols,
-                   bool accumulate, const PanelEpilogue* ep, int m, const float* res) {
-    __m256 acc[kPanelRows][2];
-    load_tile(acc, y, ldy, rows, cols, accumulate);
-    for (int k = 0; k < kc; ++k, x += kPanelCols, w += kPanelRows) {
-      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 8));
+  static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
+                   const PanelEpilogue* ep, int m, const float* res) {
+    Acc6x16 acc;
+    load_tile(acc, y, ldy, rows, io, accumulate);
+    for_each_k(kc, io, [&](__m256 xf0, __m256 xf1, int k) {
+      const __m256i x0 = _mm256_castps_si256(xf0), x1 = _mm256_castps_si256(xf1);
+      const uint32_t* wk = w + k * kPanelRows;
       for (int r = 0; r < kPanelRows; ++r) {
-        const __m256i wr = _mm256_set1_epi32(int(w[r]));
+        const __m256i wr = _mm256_set1_epi32(int(wk[r]));
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_castsi256_ps(_mm256_add_epi32(x0, wr)));
         acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_castsi256_ps(_mm256_add_epi32(x1, wr)));
       }
-    }
-    store_tile(acc, y, ldy, rows, cols, ep, m, res);
+    });
+    store_tile(acc, y, ldy, rows, io, ep, m, res);
   }
 };
 

@@ -24,19 +24,19 @@ struct FmaPanel {
     return scratch;
   }
 
-  static void tile(int kc, const float* w, const float* x, float* y, size_t ldy, int rows, int cols, bool accumulate,
+  static void tile(int kc, const float* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
                    const PanelEpilogue* ep, int m, const float* res) {
-    __m256 acc[kPanelRows][2];
-    load_tile(acc, y, ldy, rows, cols, accumulate);
-    for (int k = 0; k < kc; ++k, x += kPanelCols, w += kPanelRows) {
-      const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+    Acc6x16 acc;
+    load_tile(acc, y, ldy, rows, io, accumulate);
+    for_each_k(kc, io, [&](__m256 x0, __m256 x1, int k) {
+      const float* wk = w + k * kPanelRows;
       for (int r = 0; r < kPanelRows; ++r) {
-        const __m256 wr = _mm256_broadcast_ss(w + r);
+        const __m256 wr = _mm256_broadcast_ss(wk + r);
         acc[r][0] = _mm256_fmadd_ps(wr, x0, acc[r][0]);
         acc[r][1] = _mm256_fmadd_ps(wr, x1, acc[r][1]);
       }
-    }
-    store_tile(acc, y, ldy, rows, cols, ep, m, res);
+    });
+    store_tile(acc, y, ldy, rows, io, ep, m, res);
   }
 };
 

@@ -23,26 +23,35 @@ struct ScalarPanel {
     return scratch;
   }
 
-  static void tile(int kc, const float* w, const float* x, float* y, size_t ldy, int rows, int cols, bool accumulate,
+  static void tile(int kc, const float* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
                    const PanelEpilogue* ep, int m, const float* res) {
     float acc[kPanelRows][kPanelCols] = {};
     if (accumulate)  // continue the sums of the earlier K blocks: k stays ascending
       for (int r = 0; r < rows; ++r)
-        for (int j = 0; j < cols; ++j) acc[r][j] = y[size_t(r) * ldy + size_t(j)];
-    for (int k = 0; k < kc; ++k, x += kPanelCols, w += kPanelRows)
+        for (int h = 0; h < 2; ++h)
+          for (int j = 0; j < io.n[h]; ++j) acc[r][8 * h + j] = y[size_t(r) * ldy + io.y[h] + size_t(j)];
+    for (int k = 0; k < kc; ++k, w += kPanelRows) {
+      float x[kPanelCols];
+      for (int h = 0; h < 2; ++h) {
+        const float* src = io.koff ? io.x[h] + io.koff[k] : io.x[h] + size_t(k) * kPanelCols;
+        for (int j = 0; j < 8; ++j) x[8 * h + j] = src[j];
+      }
       for (int r = 0; r < kPanelRows; ++r)
         for (int j = 0; j < kPanelCols; ++j) acc[r][j] += w[r] * x[j];
+    }
     for (int r = 0; r < rows; ++r) {
-      float* yr = y + size_t(r) * ldy;
       const float s = ep && ep->scale ? ep->scale[m + r] : 1.f, b = ep && ep->bias ? ep->bias[m + r] : 0.f;
-      for (int j = 0; j < cols; ++j) {
-        float v = acc[r][j];
-        if (ep) {
-          v = v * s + b;
-          if (res) v += res[size_t(r) * ldy + size_t(j)];
-          if (ep->relu) v = v > 0.f ? v : 0.f;
+      for (int h = 0; h < 2; ++h) {
+        float* yr = y + size_t(r) * ldy + io.y[h];
+        for (int j = 0; j < io.n[h]; ++j) {
+          float v = acc[r][8 * h + j];
+          if (ep) {
+            v = v * s + b;
+            if (res) v += res[size_t(r) * ldy + io.y[h] + size_t(j)];
+            if (ep->relu) v = v > 0.f ? v : 0.f;
+          }
+          yr[j] = v;
         }
-        yr[j] = v;
       }
     }
   }

@@ -20,31 +20,33 @@ struct ShiftZeroPanel {
     return scratch;
   }
 
+  // Rows R0 .. R0+R-1 of the tile over all k.
   template <int R0, int R>
-  static void sweep(int kc, const uint32_t* w, const uint32_t* keep, const float* x, __m256 (&acc)[kPanelRows][2]) {
+  static void sweep(int kc, const uint32_t* w, const uint32_t* keep, const TileIO& io, Acc6x16& acc) {
     __m256 a[R][2];
     for (int r = 0; r < R; ++r) a[r][0] = acc[R0 + r][0], a[r][1] = acc[R0 + r][1];
-    for (int k = 0; k < kc; ++k, x += kPanelCols, w += kPanelRows, keep += kPanelRows) {
-      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 8));
+    for_each_k(kc, io, [&](__m256 xf0, __m256 xf1, int k) {
+      const __m256i x0 = _mm256_castps_si256(xf0), x1 = _mm256_castps_si256(xf1);
+      const uint32_t* wk = w + k * kPanelRows;
+      const uint32_t* kk = keep + k * kPanelRows;
       for (int r = 0; r < R; ++r) {
-        const __m256i wr = _mm256_set1_epi32(int(w[R0 + r])), kr = _mm256_set1_epi32(int(keep[R0 + r]));
+        const __m256i wr = _mm256_set1_epi32(int(wk[R0 + r])), kr = _mm256_set1_epi32(int(kk[R0 + r]));
         a[r][0] = _mm256_add_ps(a[r][0], _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(x0, wr), kr)));
         a[r][1] = _mm256_add_ps(a[r][1], _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(x1, wr), kr)));
       }
-    }
+    });
     for (int r = 0; r < R; ++r) acc[R0 + r][0] = a[r][0], acc[R0 + r][1] = a[r][1];
   }
 
-  static void tile(int kc, const uint32_t* w, const float* x, float* y, size_t ldy, int rows, int cols,
-                   bool accumulate, const PanelEpilogue* ep, int m, const float* res) {
-    __m256 acc[kPanelRows][2];
-    load_tile(acc, y, ldy, rows, cols, accumulate);
+  static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
+                   const PanelEpilogue* ep, int m, const float* res) {
+    Acc6x16 acc;
+    load_tile(acc, y, ldy, rows, io, accumulate);
     // Rows 0-3, then rows 4-5: 8 accumulators, two x vectors, a word and a mask fit the 16
     // registers (one 6x16 pass needs 17 and spills an accumulator on every k).
-    sweep<0, 4>(kc, w, w + keep_offset(kc), x, acc);
-    sweep<4, 2>(kc, w, w + keep_offset(kc), x, acc);
-    store_tile(acc, y, ldy, rows, cols, ep, m, res);
+    sweep<0, 4>(kc, w, w + keep_offset(kc), io, acc);
+    sweep<4, 2>(kc, w, w + keep_offset(kc), io, acc);
+    store_tile(acc, y, ldy, rows, io, ep, m, res);
   }
 };
 

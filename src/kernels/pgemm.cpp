@@ -55,10 +55,14 @@ void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, floa
   for (int p = 0; p < panels; ++p) {
     const int n0 = p * kPanelCols, cols = std::min(kPanelCols, N - n0);
     float* dst = xp + (size_t(p) * size_t(K) + size_t(k0)) * kPanelCols;
+    if (cols == kPanelCols) {  // a constant-size copy: inlined as two vector moves, no call
+      for (int k = k0; k < k1; ++k, dst += kPanelCols)
+        std::memcpy(dst, x + size_t(k) * ldx + size_t(n0), sizeof(float) * kPanelCols);
+      continue;
+    }
     for (int k = k0; k < k1; ++k, dst += kPanelCols) {
       const float* src = x + size_t(k) * ldx + size_t(n0);
-      std::memcpy(dst, src, sizeof(float) * size_t(cols));
-      std::fill(dst + cols, dst + kPanelCols, 0.f);
+      for (int j = 0; j < kPanelCols; ++j) dst[j] = j < cols ? src[j] : 0.f;
     }
   }
 }
@@ -73,11 +77,13 @@ void validate_panel(const PanelGemmArgs& a, unsigned accepted) {
                         : w.kind == PanelWeightKind::kDenseShift ? kAcceptDenseShift
                                                                  : kAcceptZero;
   if (!(accepted & kind)) fail("this kernel does not take these weights");
-  const int panels = (a.N + kPanelCols - 1) / kPanelCols;
-  if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.N < 0 || a.p0 < 0 || a.p0 > a.p1 || a.p1 > panels)
+  const int panels = a.tiles ? a.N : (a.N + kPanelCols - 1) / kPanelCols;  // indirect: N counts tiles
+  if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.N < 0 || a.p0 < 0 || a.p0 > a.p1 || a.p1 > panels ||
+      a.xp_panel0 < 0 || a.xp_panel0 > a.p0)
     fail("piece [" + std::to_string(a.mb0) + ", " + std::to_string(a.mb1) + ") x [" + std::to_string(a.p0) + ", " +
          std::to_string(a.p1) + ") is outside " + std::to_string(w.blocks()) + " x " + std::to_string(panels));
-  if (a.mb0 < a.mb1 && a.p0 < a.p1 && (!a.y || (w.K > 0 && !a.xp) || a.ldy < size_t(a.N)))
+  const bool x_missing = a.tiles ? (!a.x_base || !a.koff) : !a.xp;
+  if (a.mb0 < a.mb1 && a.p0 < a.p1 && (!a.y || (w.K > 0 && x_missing) || (!a.tiles && a.ldy < size_t(a.N))))
     fail("null buffers or ldy below N");
 }
 

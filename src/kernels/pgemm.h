@@ -75,17 +75,35 @@ struct PanelEpilogue {
   bool relu = false;
 };
 
+// A column tile of the indirect form: two halves of 8 output columns, each read from 8
+// consecutive floats of x and written to 8 consecutive floats of a row of y.
+struct ColumnTile {
+  int32_t x[2];  // offset of half h in x (floats from x_base; the tap offset koff[k] is added)
+  int32_t y[2];  // offset of half h in a row of y (and of the residual)
+  int32_t n[2];  // columns of half h inside y (0..8): the rest are computed and dropped
+};
+
 // One piece of the product: row blocks [mb0, mb1) x column panels [p0, p1). Pieces that do not
 // overlap may run on different threads at once.
+//
+// Indirect form (implicit im2col, no packing): when `tiles` is set, [p0, p1) are column tiles and
+// half h of tile t reads x(k, .) at x_base + tiles[t].x[h] + koff[k]. A stride-1 convolution
+// over a zero-padded copy of its input is this form with koff[k] = the offset of tap k; xp and N
+// are unused then, and N is the number of tiles. x must be readable 8 floats past every such
+// address.
 struct PanelGemmArgs {
   const PanelWeights* w = nullptr;
   int mb0 = 0, mb1 = 0;
-  const float* xp = nullptr;  // panels of x, K = w->K
+  const float* xp = nullptr;  // panels of x, K = w->K: panel p at xp + (p - xp_panel0) * K * 16
+  int xp_panel0 = 0;          // the panel xp starts with (<= p0), when it holds only some panels
   int N = 0;
   int p0 = 0, p1 = 0;
   float* y = nullptr;  // y(m, n) at y[m * ldy + n], m and n absolute
   size_t ldy = 0;
   PanelEpilogue ep;
+  const ColumnTile* tiles = nullptr;  // indirect form, see above
+  const float* x_base = nullptr;
+  const int32_t* koff = nullptr;      // K offsets
 };
 using PanelGemmFn = void (*)(const PanelGemmArgs&);
 

@@ -74,14 +74,21 @@ inline void decode_panel(const PanelWeights& w, int b, int k0, int kc, uint32_t*
   }
 }
 
-// A 6x16 tile of accumulators (acc[r][0..1] = columns 0..7, 8..15 of row r); rows and cols say
-// how much of it is inside y. load_tile starts it from y (the sums of the earlier K blocks, so the
-// order of the additions stays k ascending) or from zero; store_tile writes it back, through the
-// epilogue y = y * scale + bias + residual, then ReLU, when there is one. The epilogue's multiply
-// is per output, not per weight.
+// A 6x16 tile of accumulators: acc[r][h] is half h (8 columns) of row r, at y + r * ldy + io.y[h],
+// io.n[h] of its lanes inside y. load_tile starts it from y (the sums of the earlier K blocks, so
+// the order of the additions stays k ascending) or from zero; store_tile writes it back, through
+// the epilogue y = y * scale + bias + residual, then ReLU, when there is one. The epilogue's
+// multiply is per output, not per weight.
+using Acc6x16 = __m256[kPanelRows][2];
+
 template <bool kFull>
-inline void load_rows(__m256 (&acc)[kPanelRows][2], const float* y, size_t ldy, int rows, int cols) {
-  const __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
+inline __m256 load_half(const float* p, const __m256i& mask) {
+  return kFull ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+template <bool kFull>
+inline void load_rows(Acc6x16& acc, const float* y, size_t ldy, int rows, const TileIO& io) {
+  const __m256i m0 = lane_mask(io.n[0]), m1 = lane_mask(io.n[1]);
 #pragma GCC unroll 6
   for (int r = 0; r < kPanelRows; ++r) {
     if (r >= rows) {
@@ -89,25 +96,27 @@ inline void load_rows(__m256 (&acc)[kPanelRows][2], const float* y, size_t ldy, 
       continue;
     }
     const float* yr = y + size_t(r) * ldy;
-    acc[r][0] = kFull ? _mm256_loadu_ps(yr) : _mm256_maskload_ps(yr, m0);
-    acc[r][1] = kFull ? _mm256_loadu_ps(yr + 8) : _mm256_maskload_ps(yr + 8, m1);
+    acc[r][0] = load_half<kFull>(yr + io.y[0], m0);
+    acc[r][1] = load_half<kFull>(yr + io.y[1], m1);
   }
 }
 
-inline void load_tile(__m256 (&acc)[kPanelRows][2], const float* y, size_t ldy, int rows, int cols, bool accumulate) {
+inline bool full_tile(const TileIO& io) { return io.n[0] == 8 && io.n[1] == 8; }
+
+inline void load_tile(Acc6x16& acc, const float* y, size_t ldy, int rows, const TileIO& io, bool accumulate) {
   if (!accumulate) {
     for (auto& r : acc) r[0] = r[1] = _mm256_setzero_ps();
-  } else if (cols == kPanelCols) {
-    load_rows<true>(acc, y, ldy, rows, cols);
+  } else if (full_tile(io)) {
+    load_rows<true>(acc, y, ldy, rows, io);
   } else {
-    load_rows<false>(acc, y, ldy, rows, cols);
+    load_rows<false>(acc, y, ldy, rows, io);
   }
 }
 
 template <bool kFull>
-inline void store_rows(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int rows, int cols, const PanelEpilogue* ep,
-                       int m, const float* res) {
-  const __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
+inline void store_rows(Acc6x16& acc, float* y, size_t ldy, int rows, const TileIO& io, const PanelEpilogue* ep, int m,
+                       const float* res) {
+  const __m256i m0 = lane_mask(io.n[0]), m1 = lane_mask(io.n[1]);
   // A constant trip count, fully unrolled: with a variable bound GCC keeps acc in memory and
   // stores every accumulator on every k step of the micro-kernel.
 #pragma GCC unroll 6
@@ -122,8 +131,8 @@ inline void store_rows(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int r
       v1 = _mm256_add_ps(_mm256_mul_ps(v1, s), b);
       if (res) {
         const float* rr = res + size_t(r) * ldy;
-        v0 = _mm256_add_ps(v0, kFull ? _mm256_loadu_ps(rr) : _mm256_maskload_ps(rr, m0));
-        v1 = _mm256_add_ps(v1, kFull ? _mm256_loadu_ps(rr + 8) : _mm256_maskload_ps(rr + 8, m1));
+        v0 = _mm256_add_ps(v0, load_half<kFull>(rr + io.y[0], m0));
+        v1 = _mm256_add_ps(v1, load_half<kFull>(rr + io.y[1], m1));
       }
       if (ep->relu) {
         v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
@@ -131,21 +140,38 @@ inline void store_rows(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int r
       }
     }
     if (kFull) {
-      _mm256_storeu_ps(yr, v0);
-      _mm256_storeu_ps(yr + 8, v1);
+      _mm256_storeu_ps(yr + io.y[0], v0);
+      _mm256_storeu_ps(yr + io.y[1], v1);
     } else {
-      _mm256_maskstore_ps(yr, m0, v0);
-      _mm256_maskstore_ps(yr + 8, m1, v1);
+      _mm256_maskstore_ps(yr + io.y[0], m0, v0);
+      _mm256_maskstore_ps(yr + io.y[1], m1, v1);
     }
   }
 }
 
-inline void store_tile(__m256 (&acc)[kPanelRows][2], float* y, size_t ldy, int rows, int cols, const PanelEpilogue* ep,
-                       int m, const float* res) {
-  if (cols == kPanelCols)
-    store_rows<true>(acc, y, ldy, rows, cols, ep, m, res);
+inline void store_tile(Acc6x16& acc, float* y, size_t ldy, int rows, const TileIO& io, const PanelEpilogue* ep, int m,
+                       const float* res) {
+  if (full_tile(io))
+    store_rows<true>(acc, y, ldy, rows, io, ep, m, res);
   else
-    store_rows<false>(acc, y, ldy, rows, cols, ep, m, res);
+    store_rows<false>(acc, y, ldy, rows, io, ep, m, res);
+}
+
+// Runs body(x0, x1) for k = 0 .. kc-1 with the two 8-float halves of x at k: a packed panel
+// (16 floats per k) or the indirect addresses. The body is inlined into both loops.
+template <class Body>
+inline void for_each_k(int kc, const TileIO& io, Body&& body) {
+  if (io.koff) {
+    const float* b0 = io.x[0];
+    const float* b1 = io.x[1];
+    for (int k = 0; k < kc; ++k) {
+      const int32_t o = io.koff[k];
+      body(_mm256_loadu_ps(b0 + o), _mm256_loadu_ps(b1 + o), k);
+    }
+  } else {
+    const float* x = io.x[0];
+    for (int k = 0; k < kc; ++k, x += kPanelCols) body(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8), k);
+  }
 }
 
 }  // namespace

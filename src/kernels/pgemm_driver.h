@@ -7,8 +7,9 @@
 //   panel(w, b, k0, kc, scratch) -> const Elem*
 //                      block b's columns [k0, k0 + kc) decoded (into scratch, which holds
 //                      kc * 6 * kWords + 16 elements), or a pointer into w when nothing needs decoding
-//   tile(kc, panel, xp, y, ldy, rows, cols, accumulate, ep, m, residual)
-//                      the 6x16 micro-kernel: y(rows x cols) = [y +] panel * xp, then ep if not null
+//   tile(kc, panel, io, y, ldy, rows, accumulate, ep, m, residual)
+//                      the 6x16 micro-kernel on rows m .. m + rows - 1 (y and residual point at
+//                      row m): y = [y +] panel * x for the tile io describes, then ep if not null
 //
 // Loop order, BLIS-style: for each block of K, for each chunk of up to 16 row blocks, decode the
 // chunk's panels once (<= 16 x 256 x 6 elements: L2), then for each x panel (256 x 16 floats: L1)
@@ -22,6 +23,16 @@ namespace ds::kernels::detail {
 namespace {
 
 inline int imin(int a, int b) { return a < b ? a : b; }
+inline int imax(int a, int b) { return a > b ? a : b; }
+
+// Where one 16-column tile reads x and writes y: half h (8 columns) reads x[h] + 16 k (packed
+// panel) or x[h] + koff[k] (indirect), and writes y[h] .. of a row, n[h] columns of it.
+struct TileIO {
+  const float* x[2];
+  const int32_t* koff;  // null: packed
+  size_t y[2];
+  int n[2];
+};
 
 template <class P>
 inline void run_panel_gemm(const PanelGemmArgs& a) {
@@ -42,13 +53,28 @@ inline void run_panel_gemm(const PanelGemmArgs& a) {
       const int nb = imin(kChunk, a.mb1 - c0);
       for (int i = 0; i < nb; ++i) panels[i] = P::panel(w, c0 + i, k0, kc, scratch + size_t(i) * stride);
       for (int p = a.p0; p < a.p1; ++p) {
-        const int n0 = p * kPanelCols, cols = imin(kPanelCols, a.N - n0);
-        const float* xs = a.xp + (size_t(p) * size_t(K) + size_t(k0)) * kPanelCols;
+        TileIO io;
+        if (a.tiles) {
+          const ColumnTile& t = a.tiles[p];
+          for (int h = 0; h < 2; ++h) {
+            io.x[h] = a.x_base + t.x[h];
+            io.y[h] = size_t(t.y[h]);
+            io.n[h] = t.n[h];
+          }
+          io.koff = a.koff + k0;
+        } else {
+          const int n0 = p * kPanelCols, cols = imin(kPanelCols, a.N - n0);
+          io.x[0] = a.xp + (size_t(p - a.xp_panel0) * size_t(K) + size_t(k0)) * kPanelCols;
+          io.x[1] = io.x[0] + 8;
+          io.y[0] = size_t(n0), io.y[1] = size_t(n0) + 8;
+          io.n[0] = imin(8, cols), io.n[1] = imax(0, cols - 8);
+          io.koff = nullptr;
+        }
         for (int i = 0; i < nb; ++i) {
           const int m = (c0 + i) * kPanelRows, rows = imin(kPanelRows, M - m);
-          const size_t at = size_t(m) * a.ldy + size_t(n0);
+          const size_t at = size_t(m) * a.ldy;
           const float* res = (last && a.ep.residual) ? a.ep.residual + at : nullptr;
-          P::tile(kc, panels[i], xs, a.y + at, a.ldy, rows, cols, k0 > 0, ep, m, res);
+          P::tile(kc, panels[i], io, a.y + at, a.ldy, rows, k0 > 0, ep, m, res);
         }
       }
     }

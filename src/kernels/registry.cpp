@@ -87,6 +87,12 @@ const std::vector<KernelInfo> kTable = {
      "16-column panels (L1), 6x16 FMA tiles, fused BN/residual/ReLU; bit-equal to "
      "f32_expadd_scalar unless a product overflows; also runs FP32 and zero-weight layers",
      detail::panel_f32_fma_6x16_avx2, false},
+    {"f32_pgemm_hybrid_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
+     detail::gemm_f32_pgemm_hybrid_6x16_avx2,
+     "blocked GEMM, AVX2+FMA, both pipe pairs: per 6x16 tile 4 rows by FMA and 2 rows by exponent "
+     "add (integer add + float add), which FP32 weights cannot do; FMA rows exact, exponent rows as "
+     "f32_pgemm_expadd_6x16_avx2 (finite x; +-0 and subnormal x add a term below 2^-110)",
+     detail::panel_f32_hybrid_6x16_avx2, true},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
@@ -162,6 +168,7 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
   static const char* const kPairs[][2] = {
       {"f32_pgemm_expadd_6x16_avx2", "f32_pgemm_shiftzero_6x16_avx2"},
       {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
+      {"f32_pgemm_hybrid_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
       {"f32_pgemm_scalar", "f32_pgemm_scalar"},
       {"f32_expadd_avx2", "f32_shiftzero_avx2"},
       {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

@@ -106,19 +106,22 @@ std::vector<float> Engine::run(const float* images, int batch) const {
   if (batch <= 0) throw std::invalid_argument("batch must be positive");
   const Impl& m = *impl_;
   RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
-  std::vector<std::vector<float>> values(m.layers.size());
-  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].data(); };
+  // Uninitialised buffers: every layer writes all of its output, so zero-filling them first
+  // (what std::vector would do) is a wasted pass over memory on every layer.
+  std::vector<std::unique_ptr<float[]>> values(m.layers.size());
+  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].get(); };
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& n = m.desc.nodes[i];
     std::vector<Value> in;
     for (uint32_t v : n.inputs) in.push_back(Value{m.shapes[v], data_of(v)});
-    values[i].resize(m.shapes[i + 1].numel() * size_t(batch));
-    m.layers[i]->run(in, values[i].data(), m.shapes[i + 1], ctx);
+    values[i].reset(new float[m.shapes[i + 1].numel() * size_t(batch)]);
+    m.layers[i]->run(in, values[i].get(), m.shapes[i + 1], ctx);
     // Free values no later node reads, to keep the peak memory near the widest layer.
     for (uint32_t v : n.inputs)
-      if (v != 0 && m.last_use[v] == i) std::vector<float>().swap(values[v - 1]);
+      if (v != 0 && m.last_use[v] == i) values[v - 1].reset();
   }
-  return std::move(values.back());
+  const float* logits = values.back().get();
+  return std::vector<float>(logits, logits + m.shapes.back().numel() * size_t(batch));
 }
 
 std::vector<float> Engine::probabilities(const float* images, int batch) const {

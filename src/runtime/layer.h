@@ -1,6 +1,7 @@
 // One class per layer kind (layer_*.cpp), created from a graph node by make_layer().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,10 +52,19 @@ class PanelProduct {
   // weight_product and epilogue instead.
   bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx);
   int K() const { return w_.K; }
-  void run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  // pack(p0, p1, out) writes x panels [p0, p1) (K x 16 floats each) to out. Each task packs the
+  // panels it needs into its own buffer right before using them, so they are still in cache.
+  using PackFn = std::function<void(int p0, int p1, float* out)>;
+  void run(const PackFn& pack, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  // The indirect form (pgemm.h): column tiles read x at x_base + tile offset + koff[k].
+  void run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base, const int32_t* koff, float* y,
+                    size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   size_t bytes() const { return w_.bytes(); }
 
  private:
+  // Runs piece(args with w, rows and columns [p0, p1) set) as tasks over the engine's threads.
+  void for_pieces(int columns, int threads, const std::function<void(kernels::PanelGemmArgs&)>& piece) const;
+
   kernels::PanelWeights w_;
   kernels::PanelGemmFn fn_ = nullptr;
 };

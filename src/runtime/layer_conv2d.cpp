@@ -41,7 +41,13 @@ class Conv2d : public Layer {
   }
 
   void prepare(const RunContext& ctx) override {
-    const int g = p_[core::kGroups], cout_g = p_[core::kOutC] / g;
+    const int g = p_[core::kGroups], cout_g = p_[core::kOutC] / g, cin_g = p_[core::kInC] / g;
+    const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], pad = p_[core::kPad], d = p_[core::kDilation];
+    direct_ = kh == 1 && kw == 1 && p_[core::kStride] == 1 && pad == 0;
+    taps_.clear();
+    for (int c = 0; c < cin_g; ++c)
+      for (int i = 0; i < kh; ++i)
+        for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d - pad, j * d - pad});
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -83,58 +89,121 @@ class Conv2d : public Layer {
   void run_panels(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
-    const int N = int(os.h * os.w), K = panels_[0].K();
-    std::vector<float> xp(kernels::panel_x_floats(K, N));
+    const int N = int(os.h * os.w), pad = p_[core::kPad];
+    const int Hp = int(is.h) + 2 * pad, Wp = int(is.w) + 2 * pad;
+    // Stride 1: the indirect form over a zero-padded copy of the input (implicit im2col).
+    const bool indirect = p_[core::kStride] == 1;
+    std::vector<float> padded;
+    std::vector<int32_t> koff;
+    std::vector<kernels::ColumnTile> tiles;
+    if (indirect) {
+      padded.assign(size_t(cin_g) * Hp * Wp + 16, 0.f);  // + 16: the last tile may read 8 floats past its row
+      for (const Tap& t : taps_) koff.push_back(int32_t((t.c * Hp + t.dy + pad) * Wp + t.dx + pad));
+      tiles = column_tiles(int(os.h), int(os.w), Wp);
+    }
     for (int b = 0; b < ctx.batch; ++b) {
       for (int gi = 0; gi < g; ++gi) {
         const float* x = in[0].data + (size_t(b) * is.c + size_t(gi) * cin_g) * is.h * is.w;
-        parallel_for(K, ctx.threads, [&](int k0, int k1) { pack_rows(x, is, os, k0, k1, K, xp.data()); });
         const size_t at = (size_t(b) * os.c + size_t(gi) * cout_g) * N;
         kernels::PanelEpilogue ep;
         ep.scale = n_.scale + size_t(gi) * cout_g;
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
-        panels_[size_t(gi)].run(xp.data(), N, out + at, size_t(N), ep, ctx.threads);
+        if (indirect) {
+          for (int c = 0; c < cin_g; ++c)
+            for (int yy = 0; yy < int(is.h); ++yy)
+              std::copy_n(x + (size_t(c) * is.h + size_t(yy)) * is.w, is.w,
+                          padded.data() + (size_t(c) * Hp + size_t(yy + pad)) * Wp + size_t(pad));
+          panels_[size_t(gi)].run_indirect(tiles, padded.data(), koff.data(), out + at, size_t(N), ep, ctx.threads);
+        } else {
+          panels_[size_t(gi)].run([&](int p0, int p1, float* xp) { pack_panels(x, is, os, p0, p1, xp); }, N,
+                                  out + at, size_t(N), ep, ctx.threads);
+        }
       }
     }
   }
 
-  // Rows [k0, k1) of the im2col matrix of one image and group (row k = channel c, tap i, j: the
-  // input pixel that tap reads for each output pixel), written into their place in the x panels.
-  void pack_rows(const float* x, Shape is, Shape os, int k0, int k1, int K, float* xp) const {
-    const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], s = p_[core::kStride], pad = p_[core::kPad],
-              d = p_[core::kDilation];
-    const int H = int(is.h), W = int(is.w), OH = int(os.h), OW = int(os.w), N = OH * OW;
-    const bool direct = kh == 1 && kw == 1 && s == 1 && pad == 0;
-    std::vector<float> row(direct ? 0 : size_t(N));
-    for (int k = k0; k < k1; ++k) {
-      const int c = k / (kh * kw), i = k / kw % kh, j = k % kw;
-      const float* src = x + size_t(c) * H * W;
-      if (!direct) {
-        // Output columns [lo, hi) read inside the row; the rest are padding.
-        const int off = j * d - pad;
-        const int lo = std::min(OW, std::max(0, (-off + s - 1) / s));
-        const int hi = std::max(lo, std::min(OW, (W - off + s - 1) / s));
-        for (int oy = 0; oy < OH; ++oy) {
-          float* r = row.data() + size_t(oy) * OW;
-          const int yy = oy * s - pad + i * d;
-          if (yy < 0 || yy >= H) {
-            std::fill(r, r + OW, 0.f);
-            continue;
-          }
-          const float* xr = src + size_t(yy) * W + off;
-          std::fill(r, r + lo, 0.f);
-          if (s == 1) {
-            std::copy(xr + lo, xr + hi, r + lo);
-          } else {
-            for (int ox = lo; ox < hi; ++ox) r[ox] = xr[ox * s];
-          }
-          std::fill(r + hi, r + OW, 0.f);
-        }
-        src = row.data();
+  // Output rows cut into segments of up to 8 pixels, two segments per tile (a tile may span two
+  // rows): segment (oy, ox0) reads the padded input from (oy, ox0) on and writes output pixel
+  // oy * OW + ox0 on. An odd last segment is paired with an empty one.
+  static std::vector<kernels::ColumnTile> column_tiles(int OH, int OW, int Wp) {
+    std::vector<kernels::ColumnTile> tiles;
+    int half = 0;
+    for (int oy = 0; oy < OH; ++oy)
+      for (int ox = 0; ox < OW; ox += 8) {
+        if (half == 0) tiles.emplace_back();
+        kernels::ColumnTile& t = tiles.back();
+        t.x[half] = oy * Wp + ox, t.y[half] = oy * OW + ox, t.n[half] = std::min(8, OW - ox);
+        half ^= 1;
       }
-      kernels::pack_panel_x(src, 0, K, N, k, k + 1, xp);
+    if (half == 1) {
+      kernels::ColumnTile& t = tiles.back();
+      t.x[1] = t.x[0], t.y[1] = t.y[0], t.n[1] = 0;
+    }
+    return tiles;
+  }
+
+  // Panels [p0, p1) of the im2col matrix of one image and group, straight from the image: panel p
+  // is output pixels n = 16p .. 16p + 15, and its row k (channel c, tap i, j) holds the input
+  // pixel that tap reads for each of them (0 in the padding). Written panel by panel, row by row:
+  // sequential stores into a buffer the GEMM reads next.
+  void pack_panels(const float* x, Shape is, Shape os, int p0, int p1, float* out) const {
+    const int s = p_[core::kStride], H = int(is.h), W = int(is.w), OW = int(os.w), N = int(os.h * os.w);
+    const int K = int(taps_.size());
+    constexpr int C = kernels::kPanelCols;
+    struct Run {
+      int at, oy, ox, len;  // panel columns [at, at + len) are output row oy, columns ox ..
+    };
+    for (int p = p0; p < p1; ++p, out += size_t(K) * C) {
+      const int n0 = p * C, cols = std::min(C, N - n0);
+      Run runs[C];
+      int nr = 0;
+      for (int n = n0; n < n0 + cols;) {
+        const int oy = n / OW, ox = n % OW, len = std::min(OW - ox, n0 + cols - n);
+        runs[nr++] = Run{n - n0, oy, ox, len};
+        n += len;
+      }
+      // Short loops over at most 16 floats, no library calls and, for stride 1, no divisions:
+      // this runs once per row of K per panel.
+      for (int k = 0; k < K; ++k) {
+        const Tap& t = taps_[size_t(k)];
+        const float* xc = x + size_t(t.c) * H * W;
+        float* d = out + size_t(k) * C;
+        if (direct_) {
+          for (int q = 0; q < cols; ++q) d[q] = xc[n0 + q];
+        } else {
+          for (int r = 0; r < nr; ++r) {
+            const Run& u = runs[r];
+            float* dr = d + u.at;
+            const int yy = u.oy * s + t.dy;
+            if (yy < 0 || yy >= H) {
+              for (int q = 0; q < u.len; ++q) dr[q] = 0.f;
+              continue;
+            }
+            const float* row = xc + size_t(yy) * W;
+            // Columns of the run that read inside the row: xx = (ox + q) * s + dx in [0, W).
+            const int first = u.ox * s + t.dx;
+            int lo, hi;
+            if (s == 1) {
+              lo = std::min(u.len, std::max(0, -first));
+              hi = std::max(lo, std::min(u.len, W - first));
+            } else {
+              lo = std::min(u.len, first >= 0 ? 0 : (-first + s - 1) / s);
+              hi = std::max(lo, std::min(u.len, W - first > 0 ? (W - first + s - 1) / s : 0));
+            }
+            for (int q = 0; q < lo; ++q) dr[q] = 0.f;
+            if (s == 1) {
+              const float* src = row + first;
+              for (int q = lo; q < hi; ++q) dr[q] = src[q];
+            } else {
+              for (int q = lo; q < hi; ++q) dr[q] = row[first + q * s];
+            }
+            for (int q = hi; q < u.len; ++q) dr[q] = 0.f;
+          }
+        }
+        for (int q = cols; q < C; ++q) d[q] = 0.f;
+      }
     }
   }
 
@@ -173,6 +242,11 @@ class Conv2d : public Layer {
   const core::NodeDesc& n_;
   int p_[core::kConvParamCount];
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
+  struct Tap {
+    int c, dy, dx;  // row k of im2col: input channel, and the offsets of tap (i, j) from oy * s, ox * s
+  };
+  std::vector<Tap> taps_;  // per row k of the im2col matrix
+  bool direct_ = false;    // 1x1, stride 1, no padding: row k is channel k itself
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The weight product shared by conv and linear, and the epilogue after it.
 #include <algorithm>
+#include <vector>
 
 #include "runtime/layer.h"
 #include "runtime/thread_pool.h"
@@ -25,25 +26,51 @@ bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunCon
   return true;
 }
 
-void PanelProduct::run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
-                       int threads) const {
+void PanelProduct::for_pieces(int columns, int threads,
+                              const std::function<void(kernels::PanelGemmArgs&)>& piece) const {
   // Tasks: chunks of up to 16 row blocks (96 rows: what the kernel decodes at once) times ranges
-  // of column panels, about 4 per thread so a slow thread does not hold the others up. Splitting
-  // rows first keeps each weight decoded once; columns are split when rows alone give too few.
-  const int blocks = w_.blocks(), panels = (N + kernels::kPanelCols - 1) / kernels::kPanelCols;
-  if (blocks == 0 || panels == 0) return;
+  // of at most 8 column panels (<= 8 x K x 64 bytes of packed x: L2), and about 4 tasks per
+  // thread so a slow thread does not hold the others up. Every task decodes its rows' weights
+  // (and, packed, packs its panels): splitting rows repeats the packing, columns the decoding.
+  constexpr int kMaxColumns = 8;
+  const int blocks = w_.blocks();
+  if (blocks == 0 || columns == 0) return;
   const int row_tasks = (blocks + 15) / 16;
   const int want = threads > 1 ? 4 * threads : 1;
-  const int col_tasks = std::max(1, std::min(panels, (want + row_tasks - 1) / row_tasks));
+  const int col_tasks =
+      std::min(columns, std::max((columns + kMaxColumns - 1) / kMaxColumns, (want + row_tasks - 1) / row_tasks));
   const int rb = (blocks + row_tasks - 1) / row_tasks;
   parallel_tasks(row_tasks * col_tasks, threads, [&](int t) {
     kernels::PanelGemmArgs a;
     a.w = &w_;
     a.mb0 = std::min(blocks, t / col_tasks * rb), a.mb1 = std::min(blocks, a.mb0 + rb);
     const int c = t % col_tasks;
-    a.p0 = int(int64_t(panels) * c / col_tasks), a.p1 = int(int64_t(panels) * (c + 1) / col_tasks);
-    a.xp = xp, a.N = N, a.y = y, a.ldy = ldy, a.ep = ep;
-    if (a.mb0 < a.mb1 && a.p0 < a.p1) fn_(a);
+    a.p0 = int(int64_t(columns) * c / col_tasks), a.p1 = int(int64_t(columns) * (c + 1) / col_tasks);
+    if (a.mb0 < a.mb1 && a.p0 < a.p1) piece(a);
+  });
+}
+
+void PanelProduct::run(const PackFn& pack, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
+                       int threads) const {
+  const size_t panel_floats = size_t(w_.K) * kernels::kPanelCols;
+  for_pieces((N + kernels::kPanelCols - 1) / kernels::kPanelCols, threads, [&](kernels::PanelGemmArgs& a) {
+    thread_local std::vector<float> buf;
+    const size_t need = size_t(a.p1 - a.p0) * panel_floats;
+    if (buf.size() < need) buf.resize(need);
+    pack(a.p0, a.p1, buf.data());
+    a.xp = buf.data(), a.xp_panel0 = a.p0;
+    a.N = N, a.y = y, a.ldy = ldy, a.ep = ep;
+    fn_(a);
+  });
+}
+
+void PanelProduct::run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base,
+                                const int32_t* koff, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
+                                int threads) const {
+  for_pieces(int(tiles.size()), threads, [&](kernels::PanelGemmArgs& a) {
+    a.tiles = tiles.data(), a.N = int(tiles.size()), a.x_base = x_base, a.koff = koff;
+    a.y = y, a.ldy = ldy, a.ep = ep;
+    fn_(a);
   });
 }
 
