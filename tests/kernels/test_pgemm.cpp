@@ -187,6 +187,59 @@ TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
   EXPECT_NE(float_panel_kernel().panel, nullptr);
 }
 
+// The indirect form (implicit im2col over a padded image) gives the packed form's result bit for
+// bit: a 3x3 stride-1 convolution, rows of 11 pixels (halves of 8 and 3), tiles across rows.
+TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
+  std::mt19937 rng(16);
+  const int C = 5, H = 7, W = 11, M = 8, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
+  const std::vector<float> img = normal_x(rng, size_t(C) * H * W);
+  std::vector<float> col(size_t(K) * N, 0.f), padded(size_t(C) * Hp * Wp + 16, 0.f);
+  std::vector<int32_t> koff;
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        const int k = (c * 3 + i) * 3 + j;
+        koff.push_back((c * Hp + i) * Wp + j);
+        for (int oy = 0; oy < H; ++oy)
+          for (int ox = 0; ox < W; ++ox) {
+            const int yy = oy + i - 1, xx = ox + j - 1;
+            if (yy >= 0 && yy < H && xx >= 0 && xx < W) col[size_t(k) * N + size_t(oy * W + ox)] = img[size_t((c * H + yy) * W + xx)];
+          }
+      }
+  for (int c = 0; c < C; ++c)
+    for (int yy = 0; yy < H; ++yy)
+      for (int xx = 0; xx < W; ++xx) padded[size_t((c * Hp + yy + 1) * Wp + xx + 1)] = img[size_t((c * H + yy) * W + xx)];
+  std::vector<ColumnTile> tiles;
+  int half = 0;
+  for (int oy = 0; oy < H; ++oy)
+    for (int ox = 0; ox < W; ox += 8) {
+      if (half == 0) tiles.emplace_back();
+      tiles.back().x[half] = oy * Wp + ox, tiles.back().y[half] = oy * W + ox, tiles.back().n[half] = std::min(8, W - ox);
+      half ^= 1;
+    }
+  if (half) tiles.back().x[1] = tiles.back().x[0], tiles.back().y[1] = tiles.back().y[0], tiles.back().n[1] = 0;
+  std::vector<float> xp(panel_x_floats(K, N));
+  pack_panel_x(col.data(), size_t(N), K, N, 0, K, xp.data());
+  for (const KernelInfo* k : panel_kernels()) {
+    SCOPED_TRACE(k->name);
+    const bool zero = k->weights == WeightSet::kShiftWithZero;
+    const PackedCodes p = random_codes(rng, M, K, 4, 0);
+    const PanelWeights w = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
+                                              M, K, p.packed.data(), p.row_bytes);
+    std::vector<float> scale(M, 0.5f), bias(M, 0.25f);
+    std::vector<float> y_packed(size_t(M) * N, 1.f), y_ind(size_t(M) * N, 2.f);
+    PanelGemmArgs a;
+    a.w = &w, a.mb1 = w.blocks(), a.xp = xp.data(), a.N = N, a.p1 = (N + 15) / 16, a.y = y_packed.data();
+    a.ldy = size_t(N), a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.relu = true;
+    k->panel(a);
+    PanelGemmArgs b = a;
+    b.xp = nullptr, b.tiles = tiles.data(), b.N = int(tiles.size()), b.p1 = int(tiles.size());
+    b.x_base = padded.data(), b.koff = koff.data(), b.y = y_ind.data();
+    k->panel(b);
+    for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_ind[i])) << i;
+  }
+}
+
 TEST(PanelKernels, RejectPiecesOutsideTheProduct) {
   std::mt19937 rng(15);
   const PackedCodes p = random_codes(rng, 7, 9, 3, 0);
