@@ -3,6 +3,7 @@
 // and ReLU fused into its stores. With a tile kernel: im2col (skipped for 1x1 stride-1), weight
 // product, epilogue, output channels split across threads.
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "runtime/layer.h"
@@ -91,15 +92,43 @@ class Conv2d : public Layer {
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
     const int N = int(os.h * os.w), pad = p_[core::kPad];
     const int Hp = int(is.h) + 2 * pad, Wp = int(is.w) + 2 * pad;
-    // Stride 1: the indirect form over a zero-padded copy of the input (implicit im2col).
-    const bool indirect = p_[core::kStride] == 1;
-    std::vector<float> padded;
-    std::vector<int32_t> koff;
-    std::vector<kernels::ColumnTile> tiles;
-    if (indirect) {
-      padded.assign(size_t(cin_g) * Hp * Wp + 16, 0.f);  // + 16: the last tile may read 8 floats past its row
+    // Stride 1: the indirect form over a zero-padded copy of the input (implicit im2col), all
+    // images of the batch in one product (the weights are decoded once for all of them).
+    const size_t image = size_t(cin_g) * Hp * Wp;
+    if (p_[core::kStride] == 1 && image * size_t(ctx.batch) + size_t(os.c) * N * size_t(ctx.batch) < (size_t(1) << 31)) {
+      // + 16: the last tile may read 8 floats past its row.
+      std::unique_ptr<float[]> padded(new float[image * size_t(ctx.batch) + 16]());
+      std::vector<int32_t> koff;
       for (const Tap& t : taps_) koff.push_back(int32_t((t.c * Hp + t.dy + pad) * Wp + t.dx + pad));
-      tiles = column_tiles(int(os.h), int(os.w), Wp);
+      const std::vector<kernels::ColumnTile> one = column_tiles(int(os.h), int(os.w), Wp);
+      std::vector<kernels::ColumnTile> tiles;
+      for (int b = 0; b < ctx.batch; ++b)
+        for (kernels::ColumnTile t : one) {
+          for (int h = 0; h < 2; ++h) {
+            t.x[h] += int32_t(size_t(b) * image);
+            t.y[h] += int32_t(size_t(b) * os.c * N);
+          }
+          tiles.push_back(t);
+        }
+      for (int gi = 0; gi < g; ++gi) {
+        parallel_for(ctx.batch * cin_g, ctx.threads, [&](int i0, int i1) {
+          for (int i = i0; i < i1; ++i) {
+            const int b = i / cin_g, c = i % cin_g;
+            const float* x = in[0].data + ((size_t(b) * is.c + size_t(gi) * cin_g + size_t(c)) * is.h) * is.w;
+            float* dst = padded.get() + size_t(i) * Hp * Wp;
+            for (int yy = 0; yy < int(is.h); ++yy)
+              std::copy_n(x + size_t(yy) * is.w, is.w, dst + size_t(yy + pad) * Wp + size_t(pad));
+          }
+        });
+        const size_t at = size_t(gi) * cout_g * N;
+        kernels::PanelEpilogue ep;
+        ep.scale = n_.scale + size_t(gi) * cout_g;
+        ep.bias = n_.bias + size_t(gi) * cout_g;
+        ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
+        ep.relu = p_[core::kConvRelu] != 0;
+        panels_[size_t(gi)].run_indirect(tiles, padded.get(), koff.data(), out + at, size_t(N), ep, ctx.threads);
+      }
+      return;
     }
     for (int b = 0; b < ctx.batch; ++b) {
       for (int gi = 0; gi < g; ++gi) {
@@ -110,16 +139,8 @@ class Conv2d : public Layer {
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
-        if (indirect) {
-          for (int c = 0; c < cin_g; ++c)
-            for (int yy = 0; yy < int(is.h); ++yy)
-              std::copy_n(x + (size_t(c) * is.h + size_t(yy)) * is.w, is.w,
-                          padded.data() + (size_t(c) * Hp + size_t(yy + pad)) * Wp + size_t(pad));
-          panels_[size_t(gi)].run_indirect(tiles, padded.data(), koff.data(), out + at, size_t(N), ep, ctx.threads);
-        } else {
-          panels_[size_t(gi)].run([&](int p0, int p1, float* xp) { pack_panels(x, is, os, p0, p1, xp); }, N,
-                                  out + at, size_t(N), ep, ctx.threads);
-        }
+        panels_[size_t(gi)].run([&](int p0, int p1, float* xp) { pack_panels(x, is, os, p0, p1, xp); }, N, out + at,
+                                size_t(N), ep, ctx.threads);
       }
     }
   }
