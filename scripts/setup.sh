@@ -5,10 +5,10 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ pkg-config
-  libtorch-dev libopenblas-dev
+  libtorch-dev libopenblas-dev libdnnl-dev
   zlib1g-dev libpng-dev libturbojpeg0-dev
   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist gnuplot-nox
   g++-aarch64-linux-gnu qemu-user-static
 )
 

@@ -1,0 +1,513 @@
+// End-to-end ResNet-18, 224x224, batch 1 (and 8), all cores (issue 4):
+//
+//   ds                    this repository's ResNet-18, DenseShift 3-bit with the default policy (FP32
+//                         first conv and fc, as in the paper), exported to a .dsm file and run by
+//                         ds::rt::Engine with its default kernel
+//   torch_eager           libtorch FP32 ResNet-18 (the same model code with the fp32 method), eval
+//                         mode, NoGradGuard; libtorch's eager convolution dispatches to oneDNN
+//                         (mkldnn) where it is built in
+//   torch_mkldnn          the same network on libtorch's oneDNN tensor path, as torch.utils.mkldnn
+//                         does it in Python: BatchNorm folded into the convolutions, weights
+//                         reordered once (mkldnn_reorder_conv2d_weight), activations kept as mkldnn
+//                         tensors (input.to_mkldnn() inside the timed region), dense again before fc
+//   torch_eager_nomkldnn  torch_eager with at::globalContext().setUserEnabledMkldnn(false): libtorch
+//                         without oneDNN (its own im2col + BLAS convolution)
+//
+// Every contender lives in its own child process (this program re-executed with --child), so its
+// peak memory is its own: the parent drives them round by round over pipes (one round = every
+// contender once, the order rotated each round; children wait blocked while another one runs)
+// and takes the median over rounds. Peak memory is VmHWM from /proc/self/status after the warm-up
+// and timed runs; the high-water mark is reset (/proc/self/clear_refs) once the model is built,
+// so it counts the resident model and the inference, not the construction. An idle child, which
+// loaded the same libraries and did nothing, gives the floor.
+// Run: build/bench/bench_e2e [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--quick]
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/model_format.h"
+#include "runtime/engine.h"
+#include "train/export.h"
+#include "train/models.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kCmdFd = 3, kReplyFd = 4;  // child side of the pipes
+const char* const kContenders[] = {"ds", "torch_eager", "torch_mkldnn", "torch_eager_nomkldnn"};
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t i = size_t(pos);
+  const double f = pos - double(i);
+  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+}
+
+long status_kb(const char* field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const size_t n = std::strlen(field);
+  while (std::getline(f, line))
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') return std::atol(line.c_str() + n + 1);
+  return -1;
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0). Returns false where the kernel does not allow it.
+bool reset_peak_rss() {
+  int fd = ::open("/proc/self/clear_refs", O_WRONLY);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, "5", 1) == 1;
+  ::close(fd);
+  return ok;
+}
+
+ds::ModelConfig resnet18_config(ds::QuantSpec body) {
+  ds::ModelConfig cfg;
+  cfg.arch = "resnet18", cfg.in_channels = 3, cfg.num_classes = 1000;
+  cfg.policy.body = body;  // first conv and fc stay FP32 (the default policy)
+  return cfg;
+}
+
+// ---------------------------------------------------------------- contenders (child side)
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  virtual void run() = 0;
+  virtual std::string info() const { return ""; }
+};
+
+class EngineRunner : public Runner {
+ public:
+  EngineRunner(const std::string& path, int batch, int threads)
+      : e_(ds::rt::Engine::load(path, ds::rt::EngineOptions{"", threads})), batch_(batch) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> d;
+    x_.resize(size_t(batch) * 3 * 224 * 224);
+    for (auto& v : x_) v = d(rng);
+  }
+  void run() override { y_ = e_.run(x_.data(), batch_); }
+  std::string info() const override {
+    return std::string("kernel=") + e_.kernel().name + " weight_bytes=" + std::to_string(e_.weight_bytes()) +
+           " file_bytes=" + std::to_string(e_.file_size());
+  }
+
+ private:
+  ds::rt::Engine e_;
+  int batch_;
+  std::vector<float> x_, y_;
+};
+
+class TorchEagerRunner : public Runner {
+ public:
+  TorchEagerRunner(int batch, bool mkldnn) {
+    at::globalContext().setUserEnabledMkldnn(mkldnn);
+    torch::manual_seed(1);
+    model_ = ds::make_model(resnet18_config(ds::QuantSpec{ds::Method::kFp32, 3}));
+    model_->eval();
+    x_ = torch::randn({batch, 3, 224, 224});
+  }
+  void run() override {
+    torch::NoGradGuard ng;
+    y_ = model_->forward(x_);
+  }
+  std::string info() const override {
+    return std::string("mkldnn_enabled=") + (at::globalContext().userEnabledMkldnn() ? "1" : "0") +
+           " has_mkldnn=" + (at::hasMKLDNN() ? "1" : "0");
+  }
+
+ private:
+  std::shared_ptr<ds::NetImpl> model_;
+  torch::Tensor x_, y_;
+};
+
+// ResNet-18 on mkldnn tensors, built from the FP32 model's parameters by their torchvision names.
+class TorchMkldnnRunner : public Runner {
+ public:
+  explicit TorchMkldnnRunner(int batch) {
+    torch::NoGradGuard ng;
+    torch::manual_seed(1);  // the same network as torch_eager
+    auto model = ds::make_model(resnet18_config(ds::QuantSpec{ds::Method::kFp32, 3}));
+    model->eval();
+    for (const auto& p : model->named_parameters()) t_[p.key()] = p.value().detach();
+    for (const auto& b : model->named_buffers()) t_[b.key()] = b.value().detach();
+    stem_ = conv("conv1", "bn1", 2, 3);
+    for (int s = 0; s < 4; ++s)
+      for (int b = 0; b < 2; ++b) {
+        const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
+        Block blk;
+        const int stride = (s > 0 && b == 0) ? 2 : 1;
+        blk.c1 = conv(p + "conv1", p + "bn1", stride, 1);
+        blk.c2 = conv(p + "conv2", p + "bn2", 1, 1);
+        if (t_.count(p + "downsample.0.weight")) {
+          blk.down = conv(p + "downsample.0", p + "downsample.1", stride, 0);
+          blk.has_down = true;
+        }
+        blocks_.push_back(std::move(blk));
+      }
+    fc_w_ = t_.at("fc.weight").contiguous(), fc_b_ = t_.at("fc.bias").contiguous();
+    x_ = torch::randn({batch, 3, 224, 224});
+    // Check against the eager model once: the same weights, so the same logits up to rounding.
+    auto ref = model->forward(x_);
+    run();
+    check_ = ((y_ - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item<double>();
+    t_.clear();  // the dense copies go with the model
+  }
+  void run() override {
+    torch::NoGradGuard ng;
+    torch::Tensor y = torch::relu(apply(stem_, x_.to_mkldnn()));
+    y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+    for (const auto& b : blocks_) {
+      torch::Tensor h = torch::relu(apply(b.c1, y));
+      h = apply(b.c2, h);
+      y = torch::relu(h + (b.has_down ? apply(b.down, y) : y));
+    }
+    y = torch::adaptive_avg_pool2d(y, {1, 1}).to_dense().flatten(1);
+    y_ = torch::linear(y, fc_w_, fc_b_);
+  }
+  std::string info() const override {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "check_vs_eager=%.3g", check_);
+    return buf;
+  }
+
+ private:
+  struct Conv {
+    torch::Tensor w, b;
+    int64_t stride = 1, pad = 0;
+  };
+  struct Block {
+    Conv c1, c2, down;
+    bool has_down = false;
+  };
+  Conv conv(const std::string& c, const std::string& bn, int64_t stride, int64_t pad) {
+    const torch::Tensor w = t_.at(c + ".weight");
+    const torch::Tensor g = t_.at(bn + ".weight"), beta = t_.at(bn + ".bias"), mean = t_.at(bn + ".running_mean"),
+                        var = t_.at(bn + ".running_var");
+    const torch::Tensor s = g / torch::sqrt(var + 1e-5);
+    Conv r;
+    r.stride = stride, r.pad = pad;
+    r.w = at::mkldnn_reorder_conv2d_weight((w * s.view({-1, 1, 1, 1})).contiguous().to_mkldnn(), {pad, pad}, {stride, stride},
+                                           {1, 1}, 1);
+    r.b = (beta - mean * s).contiguous().to_mkldnn();
+    return r;
+  }
+  static torch::Tensor apply(const Conv& c, const torch::Tensor& x) {
+    return at::mkldnn_convolution(x, c.w, c.b, {c.pad, c.pad}, {c.stride, c.stride}, {1, 1}, 1);
+  }
+  std::map<std::string, torch::Tensor> t_;
+  Conv stem_;
+  std::vector<Block> blocks_;
+  torch::Tensor fc_w_, fc_b_, x_, y_;
+  double check_ = -1;
+};
+
+class IdleRunner : public Runner {
+ public:
+  void run() override {}
+};
+
+bool write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return false;
+    off += size_t(n);
+  }
+  return true;
+}
+
+bool read_line(int fd, std::string& line) {
+  line.clear();
+  char c;
+  while (true) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n <= 0) return false;
+    if (c == '\n') return true;
+    line += c;
+  }
+}
+
+// Child: builds its contender, then answers "run N" (ms per run), "mem" (kB) and "quit".
+int child_main(const std::string& name, int batch, int threads, const std::string& model) {
+  torch::set_num_threads(threads);
+  std::unique_ptr<Runner> r;
+  try {
+    if (name == "ds") r = std::make_unique<EngineRunner>(model, batch, threads);
+    else if (name == "torch_eager") r = std::make_unique<TorchEagerRunner>(batch, true);
+    else if (name == "torch_eager_nomkldnn") r = std::make_unique<TorchEagerRunner>(batch, false);
+    else if (name == "torch_mkldnn") r = std::make_unique<TorchMkldnnRunner>(batch);
+    else if (name == "idle") r = std::make_unique<IdleRunner>();
+    else throw std::invalid_argument("unknown contender " + name);
+  } catch (const std::exception& e) {
+    write_all(kReplyFd, std::string("error ") + e.what() + "\n");
+    return 1;
+  }
+  const bool reset = reset_peak_rss();
+  write_all(kReplyFd, "ready " + r->info() + (reset ? "" : " (peak includes construction)") + "\n");
+  std::string cmd;
+  while (read_line(kCmdFd, cmd)) {
+    if (cmd.rfind("run ", 0) == 0) {
+      const int n = std::max(1, std::atoi(cmd.c_str() + 4));
+      const auto t0 = Clock::now();
+      for (int i = 0; i < n; ++i) r->run();
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / n;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.6f\n", ms);
+      write_all(kReplyFd, buf);
+    } else if (cmd == "mem") {
+      write_all(kReplyFd, std::to_string(status_kb("VmHWM")) + " " + std::to_string(status_kb("VmRSS")) + "\n");
+    } else {
+      break;
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- parent
+
+struct Child {
+  std::string name;
+  pid_t pid = -1;
+  int cmd = -1, reply = -1;
+  std::string info;
+  int iters = 1;
+  std::vector<double> ms;
+  long hwm_kb = -1, rss_kb = -1;
+
+  std::string ask(const std::string& c) {
+    if (!write_all(cmd, c + "\n")) throw std::runtime_error("bench_e2e: child " + name + " died (" + c + ")");
+    return answer();
+  }
+  std::string answer() {
+    std::string line;
+    if (!read_line(reply, line)) throw std::runtime_error("bench_e2e: child " + name + " died");
+    return line;
+  }
+};
+
+Child spawn(const std::string& self, const std::string& name, int batch, int threads, const std::string& model) {
+  int to_child[2], from_child[2];
+  if (::pipe(to_child) || ::pipe(from_child)) throw std::runtime_error("pipe failed");
+  Child c;
+  c.name = name;
+  c.pid = ::fork();
+  if (c.pid < 0) throw std::runtime_error("fork failed");
+  if (c.pid == 0) {
+    ::dup2(to_child[0], kCmdFd);
+    ::dup2(from_child[1], kReplyFd);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
+      if (fd != kCmdFd && fd != kReplyFd) ::close(fd);
+    const std::string b = std::to_string(batch), t = std::to_string(threads);
+    std::vector<const char*> args{self.c_str(), "--child", name.c_str(), "--batch", b.c_str(), "--threads", t.c_str(),
+                                  "--model", model.c_str(), nullptr};
+    ::execv(self.c_str(), const_cast<char* const*>(args.data()));
+    std::perror("execv");
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  c.cmd = to_child[1], c.reply = from_child[0];
+  return c;
+}
+
+void finish(Child& c) {
+  if (c.cmd >= 0) {
+    write_all(c.cmd, "quit\n");
+    ::close(c.cmd);
+    ::close(c.reply);
+  }
+  int st = 0;
+  if (c.pid > 0) ::waitpid(c.pid, &st, 0);
+  c.cmd = c.reply = -1, c.pid = -1;
+}
+
+std::string json_str(const std::string& s) {
+  std::string o = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\';
+    o += ch;
+  }
+  return o + "\"";
+}
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p) ++p;
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out = "bench_e2e.json", child, model;
+  int rounds = 5, batch = 1, threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  double min_ms = 300;
+  std::vector<int> batches{1, 8};
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    auto next = [&] { return i + 1 < argc ? argv[++i] : argv[i]; };
+    if (!std::strcmp(argv[i], "--out")) out = next();
+    else if (!std::strcmp(argv[i], "--rounds")) rounds = std::max(1, std::atoi(next()));
+    else if (!std::strcmp(argv[i], "--min-ms")) min_ms = std::atof(next());
+    else if (!std::strcmp(argv[i], "--batches")) batches = parse_list(next());
+    else if (!std::strcmp(argv[i], "--threads")) threads = std::max(1, std::atoi(next()));
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--child")) child = next();
+    else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(next());
+    else if (!std::strcmp(argv[i], "--model")) model = next();
+    else {
+      std::fprintf(stderr, "usage: %s [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (!child.empty()) return child_main(child, batch, threads, model);
+  if (quick) rounds = 3, min_ms = 0, batches = {1};
+
+  // The DenseShift model file: this repository's ResNet-18, 3-bit, default policy, random init.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ds_bench_e2e_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "resnet18_ds3.dsm").string();
+  size_t file_bytes = 0;
+  {
+    torch::NoGradGuard ng;
+    torch::manual_seed(1);
+    auto m = ds::make_model(resnet18_config(ds::QuantSpec{ds::Method::kDenseShift, 3}));
+    m->eval();
+    ds::GraphEmitter g;
+    m->emit(g);
+    auto& info = g.desc().info;
+    info.in_c = 3, info.in_h = info.in_w = 224, info.num_classes = 1000;
+    info.mean = {0.485f, 0.456f, 0.406f}, info.std = {0.229f, 0.224f, 0.225f};
+    info.arch = "resnet18", info.method = "denseshift3";
+    ds::core::write_model(g.desc(), path);
+    file_bytes = fs::file_size(path);
+  }
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::printf("[e2e] ResNet-18 224x224, %d threads, batches", threads);
+  for (int b : batches) std::printf(" %d", b);
+  std::printf(", %d rounds, >= %g ms per measurement; libtorch %s, mkldnn %s; model file %.2f MB\n", rounds, min_ms,
+              TORCH_VERSION, at::hasMKLDNN() ? "yes" : "no", double(file_bytes) / 1e6);
+  std::fflush(stdout);
+
+  FILE* f = std::fopen(out.c_str(), "w");
+  if (!f) {
+    std::perror(out.c_str());
+    return 1;
+  }
+  std::fprintf(f, "{\n\"meta\": {\"threads\": %d, \"rounds\": %d, \"min_ms\": %g, \"libtorch\": %s, \"has_mkldnn\": %s, "
+               "\"model_file_bytes\": %zu, \"quick\": %s},\n\"records\": [\n",
+               threads, rounds, min_ms, json_str(TORCH_VERSION).c_str(), at::hasMKLDNN() ? "true" : "false", file_bytes,
+               quick ? "true" : "false");
+  bool first_record = true;
+  const auto t_start = Clock::now();
+  int status = 0;
+  for (int b : batches) {
+    std::vector<Child> cs;
+    Child idle;
+    try {
+      for (const char* name : kContenders) {
+        if (!at::hasMKLDNN() && !std::strcmp(name, "torch_mkldnn")) continue;
+        cs.push_back(spawn(self, name, b, threads, path));
+      }
+      idle = spawn(self, "idle", b, threads, path);
+      // One child at a time builds and warms up, so none of them runs beside another.
+      for (auto* c : [&] {
+             std::vector<Child*> v;
+             for (auto& c : cs) v.push_back(&c);
+             v.push_back(&idle);
+             return v;
+           }()) {
+        std::string r = c->answer();  // the child's first line: "ready ..." or "error ..."
+        if (r.rfind("ready", 0) != 0) throw std::runtime_error("bench_e2e: " + c->name + ": " + r);
+        c->info = r.size() > 6 ? r.substr(6) : "";
+        if (c == &idle) break;
+        c->ask("run 1");  // warm-up: oneDNN primitives, allocator, first-touch
+        const double ms = std::atof(c->ask("run 1").c_str());
+        c->iters = std::max(1, int(std::ceil(min_ms / std::max(ms, 1e-3))));
+        std::printf("[e2e] batch %d: %-21s %8.2f ms (warm-up), %d run(s) per measurement  %s\n", b, c->name.c_str(), ms, c->iters,
+                    c->info.c_str());
+        std::fflush(stdout);
+      }
+      for (int r = 0; r < rounds; ++r) {
+        for (size_t j = 0; j < cs.size(); ++j) {
+          Child& c = cs[(j + size_t(r)) % cs.size()];
+          c.ms.push_back(std::atof(c.ask("run " + std::to_string(c.iters)).c_str()));
+        }
+        const double el = std::chrono::duration<double>(Clock::now() - t_start).count();
+        std::printf("[e2e] batch %d round %d/%d done, %.0f s elapsed\n", b, r + 1, rounds, el);
+        std::fflush(stdout);
+      }
+      for (auto* c : [&] {
+             std::vector<Child*> v;
+             for (auto& c : cs) v.push_back(&c);
+             v.push_back(&idle);
+             return v;
+           }()) {
+        std::istringstream m(c->ask("mem"));
+        m >> c->hwm_kb >> c->rss_kb;
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      status = 1;
+    }
+    for (auto& c : cs) finish(c);
+    finish(idle);
+    if (status) break;
+
+    std::map<std::string, double> med;
+    for (auto& c : cs) med[c.name] = quantile(c.ms, 0.5);
+    for (auto& c : cs) {
+      const double m = med[c.name];
+      std::fprintf(f, "%s{\"contender\": %s, \"batch\": %d, \"threads\": %d, \"median_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, "
+                   "\"iters\": %d, \"images_per_s\": %.6g, \"peak_rss_kb\": %ld, \"rss_kb\": %ld, \"idle_peak_rss_kb\": %ld, "
+                   "\"info\": %s, \"rounds_ms\": [",
+                   first_record ? "" : ",\n", json_str(c.name).c_str(), b, threads, m, quantile(c.ms, 0.1), quantile(c.ms, 0.9),
+                   c.iters, b * 1000.0 / m, c.hwm_kb, c.rss_kb, idle.hwm_kb, json_str(c.info).c_str());
+      first_record = false;
+      for (size_t r = 0; r < c.ms.size(); ++r) std::fprintf(f, "%s%.6g", r ? ", " : "", c.ms[r]);
+      std::fprintf(f, "], \"speedup_vs\": {");
+      bool first = true;
+      for (auto& [name, v] : med)
+        if (name != c.name) {
+          std::fprintf(f, "%s\"%s\": %.6g", first ? "" : ", ", name.c_str(), v / m);
+          first = false;
+        }
+      std::fprintf(f, "}}");
+      std::printf("[e2e] batch %d: %-21s median %8.2f ms  peak RSS %7.1f MB (idle process %.1f MB)\n", b, c.name.c_str(), m,
+                  double(c.hwm_kb) / 1024, double(idle.hwm_kb) / 1024);
+    }
+    std::fflush(f);
+  }
+  std::fprintf(f, "\n]}\n");
+  std::fclose(f);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  std::printf("[e2e] wrote %s (%.0f s)\n", out.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count());
+  return status;
+}

@@ -1,0 +1,219 @@
+// The machine's limits for the benchmark report (issue 4): streaming memory bandwidth and FP32
+// FMA peak, at 1 thread and at all cores. Every kernel's time in docs/benchmarks.md is set
+// against the limit that binds it (bandwidth for matrix-vector, FMA peak for convolutions).
+//
+//   read   sum of a 1 GiB buffer with AVX2 loads (4 independent accumulators), bytes read / s
+//   copy   512 MiB -> 512 MiB with AVX2 loads and stores, (read + written) bytes / s, as STREAM counts
+//   fma    independent FMA chains on __m256 (and __m512 where the CPU has AVX-512F), 2 flops per lane
+//
+// Compiled without ISA flags: the SIMD functions carry target attributes and run after the CPU
+// check. Each figure is the best of --reps runs (a limit is the most the machine gives). Threads split
+// the buffer (or run their own chains) and start together behind a barrier.
+// Run: build/bench/bench_probe [--out probe.json] [--mib 1024] [--reps 5] [--quick]
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs body(t) on n threads started together; returns the wall time of the slowest, in seconds.
+double run_threads(int n, const std::function<void(int)>& body) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> secs(size_t(n), 0.0);
+  std::vector<std::thread> ts;
+  Clock::time_point start;
+  for (int t = 0; t < n; ++t)
+    ts.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      body(t);
+      secs[size_t(t)] = std::chrono::duration<double>(Clock::now() - start).count();
+    });
+  while (ready.load() < n) {
+  }
+  start = Clock::now();
+  go.store(true, std::memory_order_release);
+  for (auto& th : ts) th.join();
+  return *std::max_element(secs.begin(), secs.end());
+}
+
+volatile float g_sink;  // keeps the reductions alive
+
+__attribute__((target("avx2"))) void read_range(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  float v[8];
+  _mm256_storeu_ps(v, s);
+  g_sink = v[0] + v[7];
+}
+
+__attribute__((target("avx2"))) void copy_range(const float* src, float* dst, size_t n) {
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    __m256 x0 = _mm256_load_ps(src + i), x1 = _mm256_load_ps(src + i + 8), x2 = _mm256_load_ps(src + i + 16),
+           x3 = _mm256_load_ps(src + i + 24);
+    _mm256_store_ps(dst + i, x0);
+    _mm256_store_ps(dst + i + 8, x1);
+    _mm256_store_ps(dst + i + 16, x2);
+    _mm256_store_ps(dst + i + 24, x3);
+  }
+}
+
+// 12 independent chains: more than latency (4) x FMA ports (2) on current x86 cores.
+constexpr int kChains = 12;
+
+__attribute__((target("avx2,fma"))) double fma_avx2(long iters) {
+  __m256 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm256_set1_ps(float(c) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (long i = 0; i < iters; ++i)  // chains unrolled so the accumulators stay in registers
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+  float v[8], s = 0;
+  for (int c = 0; c < kChains; ++c) {
+    _mm256_storeu_ps(v, acc[c]);
+    s += v[0];
+  }
+  g_sink = s;
+  return double(iters) * kChains * 8 * 2;
+}
+
+__attribute__((target("avx512f"))) double fma_avx512(long iters) {
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(float(c) * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (long i = 0; i < iters; ++i)  // chains unrolled so the accumulators stay in registers
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+  float v[16], s = 0;
+  for (int c = 0; c < kChains; ++c) {
+    _mm512_storeu_ps(v, acc[c]);
+    s += v[0];
+  }
+  g_sink = s;
+  return double(iters) * kChains * 16 * 2;
+}
+
+struct Result {
+  double read1 = 0, read_all = 0, copy1 = 0, copy_all = 0, fma2_1 = 0, fma2_all = 0, fma5_1 = 0, fma5_all = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out;
+  size_t mib = 1024;
+  int reps = 5;
+  long fma_iters = 50'000'000;
+  for (int i = 1; i < argc; ++i) {
+    auto next = [&] { return i + 1 < argc ? argv[++i] : argv[i]; };
+    if (!std::strcmp(argv[i], "--out")) out = next();
+    else if (!std::strcmp(argv[i], "--mib")) mib = size_t(std::atol(next()));
+    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
+    else if (!std::strcmp(argv[i], "--quick")) mib = 256, reps = 3, fma_iters = 10'000'000;
+    else {
+      std::fprintf(stderr, "usage: %s [--out FILE] [--mib N] [--reps N] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    std::fprintf(stderr, "bench_probe: this CPU has no AVX2+FMA\n");
+    return 1;
+  }
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const int all = int(std::max(1u, std::thread::hardware_concurrency()));
+  const size_t n = mib * (size_t(1) << 20) / sizeof(float);
+  Result r;
+
+  {
+    float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+    for (size_t i = 0; i < n; ++i) buf[i] = float(i & 1023) * 1e-3f;  // touch every page
+    for (int threads : {1, all}) {
+      double best = 0;
+      for (int rep = 0; rep < reps; ++rep) {
+        const size_t chunk = (n / size_t(threads)) & ~size_t(31);
+        double s = run_threads(threads, [&](int t) { read_range(buf + size_t(t) * chunk, chunk); });
+        best = std::max(best, double(chunk) * threads * sizeof(float) / s / 1e9);
+      }
+      (threads == 1 ? r.read1 : r.read_all) = best;
+      if (all == 1) r.read_all = best;
+    }
+    // Copy: the same bytes in total, half as source and half as destination.
+    const size_t h = (n / 2) & ~size_t(63);
+    for (int threads : {1, all}) {
+      double best = 0;
+      for (int rep = 0; rep < reps; ++rep) {
+        const size_t chunk = (h / size_t(threads)) & ~size_t(31);
+        double s = run_threads(threads, [&](int t) { copy_range(buf + size_t(t) * chunk, buf + h + size_t(t) * chunk, chunk); });
+        best = std::max(best, 2.0 * double(chunk) * threads * sizeof(float) / s / 1e9);
+      }
+      (threads == 1 ? r.copy1 : r.copy_all) = best;
+      if (all == 1) r.copy_all = best;
+    }
+    std::free(buf);
+  }
+
+  auto fma_peak = [&](double (*fn)(long), int threads) {
+    double best = 0;
+    for (int rep = 0; rep < reps; ++rep) {
+      std::vector<double> flops(static_cast<size_t>(threads), 0.0);
+      double s = run_threads(threads, [&](int t) { flops[size_t(t)] = fn(fma_iters); });
+      double f = 0;
+      for (double x : flops) f += x;
+      best = std::max(best, f / s / 1e9);
+    }
+    return best;
+  };
+  r.fma2_1 = fma_peak(fma_avx2, 1);
+  r.fma2_all = all == 1 ? r.fma2_1 : fma_peak(fma_avx2, all);
+  if (avx512) {
+    r.fma5_1 = fma_peak(fma_avx512, 1);
+    r.fma5_all = all == 1 ? r.fma5_1 : fma_peak(fma_avx512, all);
+  }
+
+  std::printf("machine limits (best of %d, %zu MiB buffer)\n", reps, mib);
+  std::printf("  threads                    1        %d\n", all);
+  std::printf("  read bandwidth GB/s  %8.1f %8.1f\n", r.read1, r.read_all);
+  std::printf("  copy bandwidth GB/s  %8.1f %8.1f\n", r.copy1, r.copy_all);
+  std::printf("  AVX2 FMA GFLOP/s     %8.1f %8.1f\n", r.fma2_1, r.fma2_all);
+  if (avx512) std::printf("  AVX-512 FMA GFLOP/s  %8.1f %8.1f\n", r.fma5_1, r.fma5_all);
+  else std::printf("  AVX-512 FMA          not available\n");
+
+  if (!out.empty()) {
+    FILE* f = std::fopen(out.c_str(), "w");
+    if (!f) {
+      std::perror(out.c_str());
+      return 1;
+    }
+    std::fprintf(f,
+                 "{\n  \"threads_all\": %d,\n  \"buffer_mib\": %zu,\n  \"reps\": %d,\n"
+                 "  \"read_gbs\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"copy_gbs\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"fma_avx2_gflops\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"fma_avx512_gflops\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"avx512\": %s\n}\n",
+                 all, mib, reps, r.read1, r.read_all, r.copy1, r.copy_all, r.fma2_1, r.fma2_all, r.fma5_1, r.fma5_all,
+                 avx512 ? "true" : "false");
+    std::fclose(f);
+  }
+  return 0;
+}
