@@ -36,7 +36,7 @@ struct ExpAddPanel {
       const __m256i x0 = _mm256_castps_si256(xf0), x1 = _mm256_castps_si256(xf1);
       const uint32_t* wk = w + k * kPanelRows;
       for (int r = 0; r < kPanelRows; ++r) {
-        const __m256i wr = _mm256_set1_epi32(int(wk[r]));
+        const __m256i wr = broadcast_word(wk + r);
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_castsi256_ps(_mm256_add_epi32(x0, wr)));
         acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_castsi256_ps(_mm256_add_epi32(x1, wr)));
       }

@@ -43,7 +43,7 @@ struct HybridPanel {
       const __m256i a1 = _mm256_sub_epi32(_mm256_castps_si256(x1), bias);
       const int32_t* wi = reinterpret_cast<const int32_t*>(wk);
       for (int r = kFmaRows; r < kPanelRows; ++r) {
-        const __m256i wr = _mm256_set1_epi32(wi[r]);
+        const __m256i wr = broadcast_word(reinterpret_cast<const uint32_t*>(wi + r));
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_castsi256_ps(_mm256_add_epi32(a0, wr)));
         acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_castsi256_ps(_mm256_add_epi32(a1, wr)));
       }

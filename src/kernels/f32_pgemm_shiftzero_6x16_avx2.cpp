@@ -30,7 +30,7 @@ struct ShiftZeroPanel {
       const uint32_t* wk = w + k * kPanelRows;
       const uint32_t* kk = keep + k * kPanelRows;
       for (int r = 0; r < R; ++r) {
-        const __m256i wr = _mm256_set1_epi32(int(wk[R0 + r])), kr = _mm256_set1_epi32(int(kk[R0 + r]));
+        const __m256i wr = broadcast_word(wk + R0 + r), kr = broadcast_word(kk + R0 + r);
         a[r][0] = _mm256_add_ps(a[r][0], _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(x0, wr), kr)));
         a[r][1] = _mm256_add_ps(a[r][1], _mm256_castsi256_ps(_mm256_and_si256(_mm256_add_epi32(x1, wr), kr)));
       }

@@ -157,6 +157,13 @@ inline void store_tile(Acc6x16& acc, float* y, size_t ldy, int rows, const TileI
     store_rows<false>(acc, y, ldy, rows, io, ep, m, res);
 }
 
+// One 32-bit word broadcast to 8 lanes with the float broadcast (vbroadcastss from memory): on
+// AMD Zen it is a pure load, where the integer form (vpbroadcastd) also takes a vector-pipe slot
+// the exponent-add micro-kernels need for their adds.
+inline __m256i broadcast_word(const uint32_t* w) {
+  return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(w)));
+}
+
 // Runs body(x0, x1) for k = 0 .. kc-1 with the two 8-float halves of x at k: a packed panel
 // (16 floats per k) or the indirect addresses. The body is inlined into both loops.
 template <class Body>
