@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "runtime/layer.h"
+#include "runtime/thread_pool.h"
 
 namespace ds::rt {
 namespace {
@@ -15,10 +16,12 @@ class Add : public Layer {
   }
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
     const size_t n = os.numel() * size_t(ctx.batch);
-    for (size_t i = 0; i < n; ++i) {
-      const float v = in[0].data[i] + in[1].data[i];
-      out[i] = relu_ ? std::max(v, 0.f) : v;
-    }
+    parallel_for(ctx.threads, ctx.threads, [&](int t0, int t1) {
+      for (size_t i = n * size_t(t0) / size_t(ctx.threads); i < n * size_t(t1) / size_t(ctx.threads); ++i) {
+        const float v = in[0].data[i] + in[1].data[i];
+        out[i] = relu_ ? std::max(v, 0.f) : v;
+      }
+    });
   }
   std::string describe() const override { return relu_ ? "add, relu" : "add"; }
 

@@ -1,8 +1,10 @@
-// Max pooling, average pooling (padding counted, PyTorch's default) and global average pooling.
+// Max pooling, average pooling (padding counted, PyTorch's default) and global average pooling;
+// windowed pools split their planes across threads.
 #include <algorithm>
 #include <limits>
 
 #include "runtime/layer.h"
+#include "runtime/thread_pool.h"
 
 namespace ds::rt {
 namespace {
@@ -19,22 +21,24 @@ class Pool : public Layer {
 
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
     const Shape is = in[0].shape;
-    for (size_t plane = 0; plane < size_t(ctx.batch) * is.c; ++plane) {
-      const float* x = in[0].data + plane * is.h * is.w;
-      float* y = out + plane * os.h * os.w;
-      for (uint32_t oy = 0; oy < os.h; ++oy)
-        for (uint32_t ox = 0; ox < os.w; ++ox) {
-          float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
-          for (int i = 0; i < k_; ++i)
-            for (int j = 0; j < k_; ++j) {
-              const int yy = int(oy) * s_ - p_ + i, xx = int(ox) * s_ - p_ + j;
-              if (yy < 0 || xx < 0 || yy >= int(is.h) || xx >= int(is.w)) continue;
-              const float v = x[size_t(yy) * is.w + xx];
-              acc = max_ ? std::max(acc, v) : acc + v;
-            }
-          y[size_t(oy) * os.w + ox] = max_ ? acc : acc / float(k_ * k_);
-        }
-    }
+    parallel_for(ctx.batch * int(is.c), ctx.threads, [&](int p0, int p1) {
+      for (size_t plane = size_t(p0); plane < size_t(p1); ++plane) {
+        const float* x = in[0].data + plane * is.h * is.w;
+        float* y = out + plane * os.h * os.w;
+        for (uint32_t oy = 0; oy < os.h; ++oy)
+          for (uint32_t ox = 0; ox < os.w; ++ox) {
+            float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
+            for (int i = 0; i < k_; ++i)
+              for (int j = 0; j < k_; ++j) {
+                const int yy = int(oy) * s_ - p_ + i, xx = int(ox) * s_ - p_ + j;
+                if (yy < 0 || xx < 0 || yy >= int(is.h) || xx >= int(is.w)) continue;
+                const float v = x[size_t(yy) * is.w + xx];
+                acc = max_ ? std::max(acc, v) : acc + v;
+              }
+            y[size_t(oy) * os.w + ox] = max_ ? acc : acc / float(k_ * k_);
+          }
+      }
+    });
   }
 
   std::string describe() const override {
