@@ -2,6 +2,8 @@
 // windowed pools split their planes across threads.
 #include <algorithm>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "runtime/layer.h"
 #include "runtime/thread_pool.h"
@@ -21,22 +23,30 @@ class Pool : public Layer {
 
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
     const Shape is = in[0].shape;
+    // The window's taps inside the input, per output row and column: [lo, hi) in input
+    // coordinates, so the loops below need no bounds checks.
+    auto range = [&](uint32_t o, uint32_t size) {
+      const int a = int(o) * s_ - p_;
+      return std::pair<int, int>(std::max(a, 0), std::min(a + k_, int(size)));
+    };
+    std::vector<std::pair<int, int>> cols(os.w);
+    for (uint32_t ox = 0; ox < os.w; ++ox) cols[ox] = range(ox, is.w);
     parallel_for(ctx.batch * int(is.c), ctx.threads, [&](int p0, int p1) {
       for (size_t plane = size_t(p0); plane < size_t(p1); ++plane) {
         const float* x = in[0].data + plane * is.h * is.w;
         float* y = out + plane * os.h * os.w;
-        for (uint32_t oy = 0; oy < os.h; ++oy)
+        for (uint32_t oy = 0; oy < os.h; ++oy) {
+          const auto [y0, y1] = range(oy, is.h);
           for (uint32_t ox = 0; ox < os.w; ++ox) {
+            const auto [x0, x1] = cols[ox];
             float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
-            for (int i = 0; i < k_; ++i)
-              for (int j = 0; j < k_; ++j) {
-                const int yy = int(oy) * s_ - p_ + i, xx = int(ox) * s_ - p_ + j;
-                if (yy < 0 || xx < 0 || yy >= int(is.h) || xx >= int(is.w)) continue;
-                const float v = x[size_t(yy) * is.w + xx];
-                acc = max_ ? std::max(acc, v) : acc + v;
-              }
+            for (int yy = y0; yy < y1; ++yy) {
+              const float* row = x + size_t(yy) * is.w;
+              for (int xx = x0; xx < x1; ++xx) acc = max_ ? std::max(acc, row[xx]) : acc + row[xx];
+            }
             y[size_t(oy) * os.w + ox] = max_ ? acc : acc / float(k_ * k_);
           }
+        }
       }
     });
   }
