@@ -1,7 +1,7 @@
-// Conv2d, per image and group. With a panel kernel (pgemm.h): the im2col rows are written straight
-// into x panels (threads split the rows), then the blocked product with the folded BN, residual
-// and ReLU fused into its stores. With a tile kernel: im2col (skipped for 1x1 stride-1), weight
-// product, epilogue, output channels split across threads.
+// Conv2d. With a panel kernel (pgemm.h): the indirect blocked product over a padded, phase-split
+// copy of the input (see run_panels), the folded BN, residual and ReLU fused into its stores. With
+// a tile kernel: per image and group, im2col (skipped for 1x1 stride-1), weight product, epilogue,
+// output channels split across threads.
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -43,12 +43,11 @@ class Conv2d : public Layer {
 
   void prepare(const RunContext& ctx) override {
     const int g = p_[core::kGroups], cout_g = p_[core::kOutC] / g, cin_g = p_[core::kInC] / g;
-    const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], pad = p_[core::kPad], d = p_[core::kDilation];
-    direct_ = kh == 1 && kw == 1 && p_[core::kStride] == 1 && pad == 0;
+    const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], d = p_[core::kDilation];
     taps_.clear();
     for (int c = 0; c < cin_g; ++c)
       for (int i = 0; i < kh; ++i)
-        for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d - pad, j * d - pad});
+        for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d, j * d});
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -87,22 +86,32 @@ class Conv2d : public Layer {
     }
   }
 
+  // The indirect form of the panel product (pgemm.h) over a zero-padded, phase-split copy of the
+  // input: implicit im2col, no packing. With stride s the padded input splits into s x s phase
+  // planes, plane (a, b) holding padded pixels (u * s + a, v * s + b); tap (i, j) of output pixel
+  // (oy, ox) is then pixel (oy + i*d / s, ox + j*d / s) of plane (i*d % s, j*d % s), so 8 outputs
+  // along a row read 8 consecutive floats for every stride. All images of the batch go into one
+  // product: the weights are decoded once for all of them.
   void run_panels(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
-    const int N = int(os.h * os.w), pad = p_[core::kPad];
-    const int Hp = int(is.h) + 2 * pad, Wp = int(is.w) + 2 * pad;
-    // Stride 1: the indirect form over a zero-padded copy of the input (implicit im2col), all
-    // images of the batch in one product (the weights are decoded once for all of them).
-    const size_t image = size_t(cin_g) * Hp * Wp;
-    if (p_[core::kStride] == 1 && image * size_t(ctx.batch) + size_t(os.c) * N * size_t(ctx.batch) < (size_t(1) << 31)) {
+    const int N = int(os.h * os.w), pad = p_[core::kPad], s = p_[core::kStride];
+    const int Hq = (int(is.h) + 2 * pad + s - 1) / s, Wq = (int(is.w) + 2 * pad + s - 1) / s;
+    const size_t plane = size_t(Hq) * Wq, image = size_t(cin_g) * s * s * plane;
+    std::vector<int32_t> koff;
+    for (const Tap& t : taps_)
+      koff.push_back(int32_t(((size_t(t.c) * s + size_t(t.dy % s)) * s + size_t(t.dx % s)) * plane +
+                             size_t(t.dy / s) * Wq + size_t(t.dx / s)));
+    const std::vector<kernels::ColumnTile> one = column_tiles(int(os.h), int(os.w), Wq);
+    // Tile offsets are 32-bit: a batch whose buffers would pass 2^31 floats goes in chunks.
+    const size_t per_image = std::max(image, size_t(os.c) * N);
+    const int chunk = int(std::max<size_t>(1, std::min<size_t>(size_t(ctx.batch), ((size_t(1) << 31) - 64) / per_image)));
+    for (int b0 = 0; b0 < ctx.batch; b0 += chunk) {
+      const int nb = std::min(chunk, ctx.batch - b0);
       // + 16: the last tile may read 8 floats past its row.
-      std::unique_ptr<float[]> padded(new float[image * size_t(ctx.batch) + 16]());
-      std::vector<int32_t> koff;
-      for (const Tap& t : taps_) koff.push_back(int32_t((t.c * Hp + t.dy + pad) * Wp + t.dx + pad));
-      const std::vector<kernels::ColumnTile> one = column_tiles(int(os.h), int(os.w), Wp);
+      std::unique_ptr<float[]> split(new float[image * size_t(nb) + 16]());
       std::vector<kernels::ColumnTile> tiles;
-      for (int b = 0; b < ctx.batch; ++b)
+      for (int b = 0; b < nb; ++b)
         for (kernels::ColumnTile t : one) {
           for (int h = 0; h < 2; ++h) {
             t.x[h] += int32_t(size_t(b) * image);
@@ -111,51 +120,48 @@ class Conv2d : public Layer {
           tiles.push_back(t);
         }
       for (int gi = 0; gi < g; ++gi) {
-        parallel_for(ctx.batch * cin_g, ctx.threads, [&](int i0, int i1) {
+        parallel_for(nb * cin_g, ctx.threads, [&](int i0, int i1) {
           for (int i = i0; i < i1; ++i) {
-            const int b = i / cin_g, c = i % cin_g;
+            const int b = b0 + i / cin_g, c = i % cin_g;
             const float* x = in[0].data + ((size_t(b) * is.c + size_t(gi) * cin_g + size_t(c)) * is.h) * is.w;
-            float* dst = padded.get() + size_t(i) * Hp * Wp;
-            for (int yy = 0; yy < int(is.h); ++yy)
-              std::copy_n(x + size_t(yy) * is.w, is.w, dst + size_t(yy + pad) * Wp + size_t(pad));
+            float* dst = split.get() + size_t(i) * s * s * plane;
+            for (int yy = 0; yy < int(is.h); ++yy) {
+              const int py = yy + pad;
+              float* drow = dst + size_t(py % s) * s * plane + size_t(py / s) * Wq;
+              const float* src = x + size_t(yy) * is.w;
+              if (s == 1) {
+                std::copy_n(src, is.w, drow + pad);
+                continue;
+              }
+              for (int xx = 0; xx < int(is.w); ++xx) {
+                const int px = xx + pad;
+                drow[size_t(px % s) * plane + size_t(px / s)] = src[xx];
+              }
+            }
           }
         });
-        const size_t at = size_t(gi) * cout_g * N;
+        const size_t at = (size_t(b0) * os.c + size_t(gi) * cout_g) * N;
         kernels::PanelEpilogue ep;
         ep.scale = n_.scale + size_t(gi) * cout_g;
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
-        panels_[size_t(gi)].run_indirect(tiles, padded.get(), koff.data(), out + at, size_t(N), ep, ctx.threads);
-      }
-      return;
-    }
-    for (int b = 0; b < ctx.batch; ++b) {
-      for (int gi = 0; gi < g; ++gi) {
-        const float* x = in[0].data + (size_t(b) * is.c + size_t(gi) * cin_g) * is.h * is.w;
-        const size_t at = (size_t(b) * os.c + size_t(gi) * cout_g) * N;
-        kernels::PanelEpilogue ep;
-        ep.scale = n_.scale + size_t(gi) * cout_g;
-        ep.bias = n_.bias + size_t(gi) * cout_g;
-        ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
-        ep.relu = p_[core::kConvRelu] != 0;
-        panels_[size_t(gi)].run([&](int p0, int p1, float* xp) { pack_panels(x, is, os, p0, p1, xp); }, N, out + at,
-                                size_t(N), ep, ctx.threads);
+        panels_[size_t(gi)].run_indirect(tiles, split.get(), koff.data(), out + at, size_t(N), ep, ctx.threads);
       }
     }
   }
 
   // Output rows cut into segments of up to 8 pixels, two segments per tile (a tile may span two
-  // rows): segment (oy, ox0) reads the padded input from (oy, ox0) on and writes output pixel
+  // rows): segment (oy, ox0) reads from (oy, ox0) of a phase plane Wq wide and writes output pixel
   // oy * OW + ox0 on. An odd last segment is paired with an empty one.
-  static std::vector<kernels::ColumnTile> column_tiles(int OH, int OW, int Wp) {
+  static std::vector<kernels::ColumnTile> column_tiles(int OH, int OW, int Wq) {
     std::vector<kernels::ColumnTile> tiles;
     int half = 0;
     for (int oy = 0; oy < OH; ++oy)
       for (int ox = 0; ox < OW; ox += 8) {
         if (half == 0) tiles.emplace_back();
         kernels::ColumnTile& t = tiles.back();
-        t.x[half] = oy * Wp + ox, t.y[half] = oy * OW + ox, t.n[half] = std::min(8, OW - ox);
+        t.x[half] = oy * Wq + ox, t.y[half] = oy * OW + ox, t.n[half] = std::min(8, OW - ox);
         half ^= 1;
       }
     if (half == 1) {
@@ -163,69 +169,6 @@ class Conv2d : public Layer {
       t.x[1] = t.x[0], t.y[1] = t.y[0], t.n[1] = 0;
     }
     return tiles;
-  }
-
-  // Panels [p0, p1) of the im2col matrix of one image and group, straight from the image: panel p
-  // is output pixels n = 16p .. 16p + 15, and its row k (channel c, tap i, j) holds the input
-  // pixel that tap reads for each of them (0 in the padding). Written panel by panel, row by row:
-  // sequential stores into a buffer the GEMM reads next.
-  void pack_panels(const float* x, Shape is, Shape os, int p0, int p1, float* out) const {
-    const int s = p_[core::kStride], H = int(is.h), W = int(is.w), OW = int(os.w), N = int(os.h * os.w);
-    const int K = int(taps_.size());
-    constexpr int C = kernels::kPanelCols;
-    struct Run {
-      int at, oy, ox, len;  // panel columns [at, at + len) are output row oy, columns ox ..
-    };
-    for (int p = p0; p < p1; ++p, out += size_t(K) * C) {
-      const int n0 = p * C, cols = std::min(C, N - n0);
-      Run runs[C];
-      int nr = 0;
-      for (int n = n0; n < n0 + cols;) {
-        const int oy = n / OW, ox = n % OW, len = std::min(OW - ox, n0 + cols - n);
-        runs[nr++] = Run{n - n0, oy, ox, len};
-        n += len;
-      }
-      // Short loops over at most 16 floats, no library calls and, for stride 1, no divisions:
-      // this runs once per row of K per panel.
-      for (int k = 0; k < K; ++k) {
-        const Tap& t = taps_[size_t(k)];
-        const float* xc = x + size_t(t.c) * H * W;
-        float* d = out + size_t(k) * C;
-        if (direct_) {
-          for (int q = 0; q < cols; ++q) d[q] = xc[n0 + q];
-        } else {
-          for (int r = 0; r < nr; ++r) {
-            const Run& u = runs[r];
-            float* dr = d + u.at;
-            const int yy = u.oy * s + t.dy;
-            if (yy < 0 || yy >= H) {
-              for (int q = 0; q < u.len; ++q) dr[q] = 0.f;
-              continue;
-            }
-            const float* row = xc + size_t(yy) * W;
-            // Columns of the run that read inside the row: xx = (ox + q) * s + dx in [0, W).
-            const int first = u.ox * s + t.dx;
-            int lo, hi;
-            if (s == 1) {
-              lo = std::min(u.len, std::max(0, -first));
-              hi = std::max(lo, std::min(u.len, W - first));
-            } else {
-              lo = std::min(u.len, first >= 0 ? 0 : (-first + s - 1) / s);
-              hi = std::max(lo, std::min(u.len, W - first > 0 ? (W - first + s - 1) / s : 0));
-            }
-            for (int q = 0; q < lo; ++q) dr[q] = 0.f;
-            if (s == 1) {
-              const float* src = row + first;
-              for (int q = lo; q < hi; ++q) dr[q] = src[q];
-            } else {
-              for (int q = lo; q < hi; ++q) dr[q] = row[first + q * s];
-            }
-            for (int q = hi; q < u.len; ++q) dr[q] = 0.f;
-          }
-        }
-        for (int q = cols; q < C; ++q) d[q] = 0.f;
-      }
-    }
   }
 
   std::string describe() const override {
@@ -264,10 +207,9 @@ class Conv2d : public Layer {
   int p_[core::kConvParamCount];
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
   struct Tap {
-    int c, dy, dx;  // row k of im2col: input channel, and the offsets of tap (i, j) from oy * s, ox * s
+    int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };
   std::vector<Tap> taps_;  // per row k of the im2col matrix
-  bool direct_ = false;    // 1x1, stride 1, no padding: row k is channel k itself
 };
 
 }  // namespace
