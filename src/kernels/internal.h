@@ -50,6 +50,14 @@ void panel_f32_hybrid_6x16_avx2(const PanelGemmArgs& a);
 void gemm_f32_pgemm_hybrid_6x16_avx2(const GemmArgs& a);
 void gemm_f32_pgemm_expadd_6x16_avx2(const GemmArgs& a);
 void gemm_f32_pgemm_shiftzero_6x16_avx2(const GemmArgs& a);
+void panel_f32_fma_6x16_avx512(const PanelGemmArgs& a);
+void panel_f32_hybrid_6x16_avx512(const PanelGemmArgs& a);
+void panel_f32_expadd_6x16_avx512(const PanelGemmArgs& a);
+void panel_f32_shiftzero_6x16_avx512(const PanelGemmArgs& a);
+void gemm_f32_pgemm_fma_6x16_avx512(const GemmArgs& a);
+void gemm_f32_pgemm_hybrid_6x16_avx512(const GemmArgs& a);
+void gemm_f32_pgemm_expadd_6x16_avx512(const GemmArgs& a);
+void gemm_f32_pgemm_shiftzero_6x16_avx512(const GemmArgs& a);
 #endif
 
 // The kernels. Each file defines one; the table in registry.cpp says what each does.

@@ -32,6 +32,10 @@ bool has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+bool has_avx512f() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
 // Clang's __builtin_cpu_supports does not know "f16c", so that bit comes from CPUID leaf 1
 // (ECX bit 29). The OS-support check for YMM state is already part of the avx2 test.
 bool has_avx2_f16c() {
@@ -104,6 +108,24 @@ const std::vector<KernelInfo> kTable = {
      "zero-weight baseline of f32_pgemm_expadd_6x16_avx2: same blocking and tiles, plus a keep "
      "mask per weight (one AND per product, a panel twice as large); zero weights add nothing",
      detail::panel_f32_shiftzero_6x16_avx2, true},
+    {"f32_pgemm_expadd_6x16_avx512", WeightSet::kDenseShift, true, false, has_avx512f,
+     detail::gemm_f32_pgemm_expadd_6x16_avx512,
+     "f32_pgemm_expadd_6x16_avx2 with ZMM accumulators (AVX-512F): multiply-free, one integer add "
+     "+ one float add per product; same assumptions (finite x; +-0 and subnormal x add < 2^-110)",
+     detail::panel_f32_expadd_6x16_avx512, true},
+    {"f32_pgemm_shiftzero_6x16_avx512", WeightSet::kShiftWithZero, true, false, has_avx512f,
+     detail::gemm_f32_pgemm_shiftzero_6x16_avx512,
+     "zero-weight baseline of f32_pgemm_expadd_6x16_avx512: same tile, plus a keep mask per weight",
+     detail::panel_f32_shiftzero_6x16_avx512, true},
+    {"f32_pgemm_fma_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
+     detail::gemm_f32_pgemm_fma_6x16_avx512,
+     "f32_pgemm_fma_6x16_avx2 with ZMM accumulators and embedded-broadcast FMAs (AVX-512F): a third "
+     "of the instructions; bit-equal unless a product overflows; also FP32 and zero-weight layers",
+     detail::panel_f32_fma_6x16_avx512, false},
+    {"f32_pgemm_hybrid_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
+     detail::gemm_f32_pgemm_hybrid_6x16_avx512,
+     "f32_pgemm_hybrid_6x16_avx2 with ZMM accumulators: 4 FMA rows + 2 exponent-add rows per tile",
+     detail::panel_f32_hybrid_6x16_avx512, true},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
@@ -155,7 +177,7 @@ const KernelInfo* find(const std::string& name) {
 const std::vector<KernelInfo>& all_kernels() { return kTable; }
 
 const KernelInfo& float_panel_kernel() {
-  for (const char* n : {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_scalar"}) {
+  for (const char* n : {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx2", "f32_pgemm_scalar"}) {
     const KernelInfo* k = find(n);
     if (k && k->supported()) return *k;
   }
@@ -169,6 +191,9 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
       {"f32_pgemm_expadd_6x16_avx2", "f32_pgemm_shiftzero_6x16_avx2"},
       {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
       {"f32_pgemm_hybrid_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
+      {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_shiftzero_6x16_avx512"},
+      {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
+      {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_scalar", "f32_pgemm_scalar"},
       {"f32_expadd_avx2", "f32_shiftzero_avx2"},
       {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

@@ -1,0 +1,92 @@
+// The AVX-512 panel micro-kernels: the same 6x16 tile as the AVX2 ones (pgemm_avx2.h, whose
+// decoders, loads and stores they reuse), one ZMM accumulator per row. Per k a ZMM FMA with an
+// embedded broadcast (vfmadd231ps zmm, zmm, m32{1to16}) does a row's 16 products in one
+// instruction, where AVX2 needs a broadcast and two FMAs: a third of the instructions, so the
+// core's front end no longer limits the kernel. Only for units compiled with -mavx512f (which
+// implies AVX2); internal linkage throughout (internal.h).
+//
+// Rows 0 .. kFma-1 form their products with FMA; rows kFma .. 5 by exponent addition (one integer
+// add on the bits of x, see f32_pgemm_expadd_6x16_avx2.cpp, then a float add): FMA pipes and add
+// pipes work at once. With kZero the exponent rows are the zero-weight baseline (a keep mask per
+// weight, the panel as two planes).
+#pragma once
+
+#include <immintrin.h>
+
+#include "kernels/pgemm_avx2.h"
+
+// GCC 12's _mm512_insertf64x4 passes _mm512_undefined_pd() through its masked builtin and then
+// warns that it "may be used uninitialized" wherever it is inlined: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace ds::kernels::detail {
+namespace {
+
+// Two 8-float halves as one ZMM (zero-extended first: no undefined upper lanes).
+inline __m512 join(__m256 lo, __m256 hi) {
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_zextpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// The 16 floats of x at k: a packed panel, or the two indirect halves joined.
+inline __m512 load_x16(const TileIO& io, int k) {
+  if (!io.koff) return _mm512_loadu_ps(io.x[0] + size_t(k) * kPanelCols);
+  const int32_t o = io.koff[k];
+  return join(_mm256_loadu_ps(io.x[0] + o), _mm256_loadu_ps(io.x[1] + o));
+}
+
+template <int kFma, bool kZero>
+struct Avx512Panel {
+  using Elem = uint32_t;  // float bits (FMA rows and DenseShift exponent rows) or words + keep (kZero)
+  static constexpr int kWords = kZero ? 2 : 1;
+
+  static size_t keep_offset(int kc) { return (size_t(kc) * kPanelRows + 7) / 8 * 8; }
+
+  static const uint32_t* panel(const PanelWeights& w, int b, int k0, int kc, uint32_t* scratch) {
+    if (w.kind == PanelWeightKind::kF32) return reinterpret_cast<const uint32_t*>(w.block(b)) + size_t(k0) * kPanelRows;
+    if constexpr (kZero) {
+      decode_panel<Decoded::kZeroWordAndKeep>(w, b, k0, kc, scratch, scratch + keep_offset(kc));
+    } else if (w.kind == PanelWeightKind::kShiftWithZero) {
+      decode_panel<Decoded::kZeroF32>(w, b, k0, kc, scratch, nullptr);
+    } else {
+      decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, scratch, nullptr);
+    }
+    return scratch;
+  }
+
+  static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
+                   const PanelEpilogue* ep, int m, const float* res) {
+    Acc6x16 acc2;
+    load_tile(acc2, y, ldy, rows, io, accumulate);
+    __m512 acc[kPanelRows];
+    for (int r = 0; r < kPanelRows; ++r) acc[r] = join(acc2[r][0], acc2[r][1]);
+    // Exponent rows: bits(x) - (127 << 23) + bits(+-2^P) = bits(x) + (s << 31 | P << 23); the
+    // zero-weight rows use the word (s << 31 | (E-1) << 23) and the mask instead.
+    const __m512i bias = _mm512_set1_epi32(kZero ? 0 : 127 << 23);
+    const uint32_t* keep = w + keep_offset(kc);
+    for (int k = 0; k < kc; ++k) {
+      const __m512 x = load_x16(io, k);
+      const uint32_t* wk = w + size_t(k) * kPanelRows;
+      const float* wf = reinterpret_cast<const float*>(wk);
+      for (int r = 0; r < kFma; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wf[r]), x, acc[r]);
+      if constexpr (kFma < kPanelRows) {
+        const __m512i a = _mm512_sub_epi32(_mm512_castps_si512(x), bias);
+        for (int r = kFma; r < kPanelRows; ++r) {
+          __m512i t = _mm512_add_epi32(a, _mm512_set1_epi32(int(wk[r])));
+          if constexpr (kZero) t = _mm512_and_si512(t, _mm512_set1_epi32(int(keep[size_t(k) * kPanelRows + r])));
+          acc[r] = _mm512_add_ps(acc[r], _mm512_castsi512_ps(t));
+        }
+      }
+    }
+    for (int r = 0; r < kPanelRows; ++r) {
+      acc2[r][0] = _mm512_castps512_ps256(acc[r]);
+      acc2[r][1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
+    }
+    store_tile(acc2, y, ldy, rows, io, ep, m, res);
+  }
+};
+
+}  // namespace
+}  // namespace ds::kernels::detail
+
+#pragma GCC diagnostic pop
