@@ -166,7 +166,7 @@ void add_engine_commands(CLI::App& app, EngineArgs& a) {
   auto* ev = app.add_subcommand("eval", "Accuracy of a .dsm model on a dataset's test split, on the engine");
   ev->add_option("MODEL", a.model, "model file")->required();
   ev->add_option("DATA", a.data, "dataset folder (default: the built-in Fashion-MNIST)");
-  ev->add_option("--kernel", a.kernel, "kernel name, or 'all' for every supported one (default: fastest)");
+  ev->add_option("--kernel", a.kernel, "kernel name, 'fastest', or 'all' for every supported one (default: the multiply-free one)");
   ev->add_option("--threads", a.threads, "threads (default: all cores)");
   ev->add_option("--batch", a.batch, "batch size")->capture_default_str();
   ev->add_option("--against", a.against,
@@ -177,11 +177,11 @@ void add_engine_commands(CLI::App& app, EngineArgs& a) {
   in->add_option("FILES", a.files, "images or IDX image files")->required();
   in->add_option("--top", a.top, "classes to show")->capture_default_str();
   in->add_option("--limit", a.limit, "images to take from an IDX file")->capture_default_str();
-  in->add_option("--kernel", a.kernel, "kernel name");
+  in->add_option("--kernel", a.kernel, "kernel name or 'fastest' (default: the multiply-free one)");
 
   auto* be = app.add_subcommand("bench", "Latency and throughput of a .dsm model on the engine");
   be->add_option("MODEL", a.model, "model file")->required();
-  be->add_option("--kernel", a.kernel, "kernel name, or 'all' (default)");
+  be->add_option("--kernel", a.kernel, "kernel name, 'fastest', or 'all' (default)");
   be->add_option("--threads", a.threads, "threads (default: all cores)");
   be->add_option("--batch", a.batch, "the larger batch size (batch 1 is always measured)")->capture_default_str();
   be->add_option("--reps", a.reps, "timed runs per setting")->capture_default_str();

@@ -59,7 +59,8 @@ const KernelInfo& float_panel_kernel();
 // The kernel for shift-with-zero weights that matches DenseShift kernel k (same ISA, blocking and
 // arithmetic), so a baseline model runs with the same effort as a DenseShift one.
 const KernelInfo& zero_weight_kernel(const KernelInfo& k);
-// The fastest supported float-activation DenseShift kernel, unless `name` picks one
+// The default DenseShift kernel - the fastest supported multiply-free float-activation one - unless
+// `name` picks one; "fastest" picks the fastest supported kernel, multiply-free or not
 // (throws std::invalid_argument naming the choices when `name` is unknown or unsupported).
 const KernelInfo& select_kernel(const std::string& name = "");
 

@@ -1,6 +1,7 @@
 // The kernel table: every kernel's traits in one place, and the choice of kernel at run time.
 // Compiled without ISA flags; the AVX2 kernels (and the ARMv8.2 FP16 one) are only called after
 // their supported() check.
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -163,7 +164,15 @@ const std::vector<KernelInfo> kTable = {
 };
 
 // Preference for the default float-activation DenseShift kernel, best first.
+// The default is multiply-free (exponent addition), as DenseShift inference is meant to be; the
+// AVX2 exponent-add kernel is as fast as its AVX-512 twin (bench/bench_layers), so it comes first.
 const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx2", "f32_expadd_neon", "f32_expadd_scalar"};
+// select_kernel("fastest"): the fastest measured on the development machine (an AMD Zen 4; see
+// docs/benchmarks.md), multiply-free or not: the hybrid kernels use the FMA and the add pipes at
+// once, which only power-of-two weights allow.
+const char* const kFastestOrder[] = {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+                                     "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
+                                     "f32_decode_fmla_neon",         "f32_expadd_scalar"};
 
 const KernelInfo* find(const std::string& name) {
   for (const KernelInfo& k : kTable) {
@@ -211,11 +220,17 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
 }
 
 const KernelInfo& select_kernel(const std::string& name) {
-  if (name.empty()) {
-    for (const char* n : kDefaultOrder) {
-      const KernelInfo* k = find(n);
-      if (k && k->supported()) return *k;
-    }
+  if (name.empty() || name == "fastest") {
+    auto pick = [](const char* const* first, const char* const* last) -> const KernelInfo* {
+      for (; first != last; ++first) {
+        const KernelInfo* k = find(*first);
+        if (k && k->supported()) return k;
+      }
+      return nullptr;
+    };
+    const KernelInfo* k = name.empty() ? pick(std::begin(kDefaultOrder), std::end(kDefaultOrder))
+                                       : pick(std::begin(kFastestOrder), std::end(kFastestOrder));
+    if (k) return *k;
     throw std::logic_error("select_kernel: no default kernel is supported");  // scalar always is
   }
   const KernelInfo* k = find(name);

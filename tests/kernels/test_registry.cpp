@@ -69,6 +69,18 @@ TEST(Registry, ZeroWeightKernelMatchesTheDenseShiftOne) {
   }
 }
 
+// "fastest" is a supported float-activation DenseShift kernel; on CPUs with the blocked kernels
+// it is one of them.
+TEST(Registry, FastestIsASupportedFloatKernel) {
+  const KernelInfo& k = select_kernel("fastest");
+  EXPECT_TRUE(k.supported());
+  EXPECT_EQ(k.weights, WeightSet::kDenseShift);
+  EXPECT_FALSE(k.fp16_activations);
+  if (find_supported("f32_pgemm_fma_6x16_avx2")) {
+    EXPECT_NE(k.panel, nullptr);
+  }
+}
+
 TEST(Registry, EverySupportedKernelIsSelectableByName) {
   for (const KernelInfo& k : all_kernels()) {
     if (k.supported()) {
