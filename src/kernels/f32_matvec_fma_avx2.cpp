@@ -1,4 +1,5 @@
-// f32_matvec_fma_avx2: matrix-vector products over the matvec layout (matvec.h) with AVX2 + FMA.
+// f32_matvec_fma_avx2 and f32_matvec_expadd_avx2: matrix-vector products over the matvec layout
+// (matvec.h) with AVX2 + FMA, and the same with exponent addition instead of the FMA (multiply-free).
 //
 // A group of one row is one 256-bit vector of 8 words; slot j of every word holds the codes of
 // the 8 contiguous k = k0 + 8j .. k0 + 8j + 7, so one decoded vector of weights meets one plain
@@ -46,7 +47,9 @@ struct Consts {
   __m256 sign;    // -0.0f in every lane
 };
 
-Consts make_consts(int bits) {
+// With kExpAdd the "weights" are exponent-add words s << 31 | P << 23 instead of floats: the
+// same tables with 127 taken off every exponent (the sign handling is the same bit).
+Consts make_consts(int bits, bool exp_add) {
   Consts c;
   if (bits == 2) {
     c.lut = _mm256_setr_ps(1.f, 2.f, -1.f, -2.f, 1.f, 2.f, -1.f, -2.f);
@@ -55,8 +58,9 @@ Consts make_consts(int bits) {
   } else {
     c.lut = _mm256_setr_ps(1.f, 2.f, 4.f, 8.f, 16.f, 32.f, 64.f, 128.f);
   }
+  if (exp_add) c.lut = _mm256_castsi256_ps(_mm256_sub_epi32(_mm256_castps_si256(c.lut), _mm256_set1_epi32(127 << 23)));
   c.pmask = _mm256_set1_epi32(15 << 23);
-  c.bias = _mm256_set1_epi32(127 << 23);
+  c.bias = _mm256_set1_epi32(exp_add ? 0 : 127 << 23);
   c.sign = _mm256_set1_ps(-0.0f);
   return c;
 }
@@ -120,7 +124,7 @@ inline void emit(const Job& jb, int m, int n, float v) {
 }
 
 // RS rows x NC vectors, S accumulators each (S = 2 at N = 1 hides the FMA latency).
-template <int B, int RS, int NC, int S, int J>
+template <bool X, int B, int RS, int NC, int S, int J>
 inline void slots_direct(const __m256i (&v)[RS], const float* const* x, const Consts& c,
                          __m256 (&acc)[RS][NC][S]) {
   constexpr bool kSignOnX = B >= 4 && NC == 1;  // one blend per row instead of AND + XOR
@@ -134,15 +138,20 @@ inline void slots_direct(const __m256i (&v)[RS], const float* const* x, const Co
     const __m256 w = decode<B, J, kSignOnX>(v[r], c, &smask);
     for (int n = 0; n < NC; ++n) {
       const __m256 xs = kSignOnX ? _mm256_blendv_ps(xv[n], xn[n], smask) : xv[n];
-      acc[r][n][J % S] = _mm256_fmadd_ps(w, xs, acc[r][n][J % S]);
+      if constexpr (X) {  // exponent add: bits(x) + word is bits(x * w), then the float add
+        const __m256 prod = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(xs), _mm256_castps_si256(w)));
+        acc[r][n][J % S] = _mm256_add_ps(acc[r][n][J % S], prod);
+      } else {
+        acc[r][n][J % S] = _mm256_fmadd_ps(w, xs, acc[r][n][J % S]);
+      }
     }
   }
-  if constexpr (J + 1 < codes_per_word(B)) slots_direct<B, RS, NC, S, J + 1>(v, x, c, acc);
+  if constexpr (J + 1 < codes_per_word(B)) slots_direct<X, B, RS, NC, S, J + 1>(v, x, c, acc);
 }
 
 // Block q, the NC vectors of the panel copy (vectors n0 .. n0 + NC - 1 of the call): rows RS at
 // a time.
-template <int B, int RS, int NC, int S>
+template <bool X, int B, int RS, int NC, int S>
 void block_direct(const Job& jb, int q, int n0) {
   for (int r0 = 0; r0 < kMvRows; r0 += RS) {
     if (q * kMvRows + r0 >= jb.a->m1) break;
@@ -156,7 +165,7 @@ void block_direct(const Job& jb, int q, int n0) {
     for (int gi = 0; gi < jb.groups; ++gi, g += kMvRows * kMvGroupBytes) {
       __m256i v[RS];
       for (int r = 0; r < RS; ++r) v[r] = load_codes(g + kMvGroupBytes * r);
-      slots_direct<B, RS, NC, S, 0>(v, x, jb.c, acc);
+      slots_direct<X, B, RS, NC, S, 0>(v, x, jb.c, acc);
       for (int n = 0; n < NC; ++n) x[n] += jb.geo->G;
     }
     for (int r = 0; r < RS; ++r) {
@@ -173,13 +182,13 @@ void block_direct(const Job& jb, int q, int n0) {
 
 // ---- driver ---------------------------------------------------------------------------------
 
-template <int B>
+template <bool X, int B>
 void run(const MatvecArgs& a) {
   const MvGeom geo = mv_geom(a.M, a.K, B);
   Job jb;
   jb.a = &a;
   jb.geo = &geo;
-  jb.c = make_consts(B);
+  jb.c = make_consts(B, X);
   const int q_begin = a.m0 / kMvRows, q_end = (a.m1 + kMvRows - 1) / kMvRows;
   for (int n0 = 0; n0 < a.N; n0 += kBatch) {  // batches beyond kBatch: the codes again
     const int nb = a.N - n0 < kBatch ? a.N - n0 : kBatch;
@@ -204,12 +213,12 @@ void run(const MatvecArgs& a) {
         Job jc = jb;
         int n = 0;
         for (; n + 4 <= nb; n += 4, jc.xs += 4 * jb.xstride) {
-          block_direct<B, 2, 4, 1>(jc, q, n0 + n);
+          block_direct<X, B, 2, 4, 1>(jc, q, n0 + n);
         }
         switch (nb - n) {
-          case 3: block_direct<B, 2, 3, 1>(jc, q, n0 + n); break;
-          case 2: block_direct<B, 4, 2, 1>(jc, q, n0 + n); break;
-          case 1: block_direct<B, 4, 1, 2>(jc, q, n0 + n); break;
+          case 3: block_direct<X, B, 2, 3, 1>(jc, q, n0 + n); break;
+          case 2: block_direct<X, B, 4, 2, 1>(jc, q, n0 + n); break;
+          case 1: block_direct<X, B, 4, 1, 2>(jc, q, n0 + n); break;
           default: break;
         }
       }
@@ -217,9 +226,8 @@ void run(const MatvecArgs& a) {
   }
 }
 
-}  // namespace
-
-void matvec_f32_fma_avx2(const MatvecArgs& a) {
+template <bool X>
+void run_any(const MatvecArgs& a) {
   validate_matvec(a);
   if (a.m1 <= a.m0 || a.N == 0) return;
   if (a.K == 0) {  // no panels: every dot product is 0
@@ -231,11 +239,20 @@ void matvec_f32_fma_avx2(const MatvecArgs& a) {
     return;
   }
   switch (a.bits) {
-    case 2: run<2>(a); break;
-    case 3: run<3>(a); break;
-    case 4: run<4>(a); break;
-    default: run<5>(a); break;
+    case 2: run<X, 2>(a); break;
+    case 3: run<X, 3>(a); break;
+    case 4: run<X, 4>(a); break;
+    default: run<X, 5>(a); break;
   }
 }
+
+}  // namespace
+
+void matvec_f32_fma_avx2(const MatvecArgs& a) { run_any<false>(a); }
+
+// The multiply-free twin: the same layout, decode and loops, with each FMA replaced by an integer
+// add on the bits of x and a float add (finite x; +-0 and subnormal x, the zero padding past K
+// included, add a term below 2^-110 instead of 0).
+void matvec_f32_expadd_avx2(const MatvecArgs& a) { run_any<true>(a); }
 
 }  // namespace ds::kernels::detail

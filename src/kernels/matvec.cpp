@@ -74,6 +74,9 @@ const std::vector<MatvecKernelInfo> kTable = {
      "AVX2 + FMA: 4 rows at a time, codes decoded by VPERMPS table lookup (3-bit: lookup + "
      "shift per 8 weights; 4/5-bit: sign applied by blend, 5-bit exponent built with integer "
      "ops), FMA against 8 contiguous x shared by the 4 rows, 8 partial sums per row"},
+    {"f32_matvec_expadd_avx2", has_avx2_fma, detail::matvec_f32_expadd_avx2,
+     "multiply-free twin of f32_matvec_fma_avx2: the tables give exponent-add words, each FMA is an "
+     "integer add on the bits of x plus a float add; finite x, +-0 and subnormal x add < 2^-110"},
 #endif
 #if defined(DS_KERNELS_NEON)
     {"f32_matvec_neon", has_neon, detail::matvec_f32_neon,

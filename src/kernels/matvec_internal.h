@@ -17,6 +17,7 @@ void validate_matvec(const MatvecArgs& a);
 void matvec_f32_scalar(const MatvecArgs& a);
 #if defined(DS_KERNELS_X86)
 void matvec_f32_fma_avx2(const MatvecArgs& a);
+void matvec_f32_expadd_avx2(const MatvecArgs& a);
 #endif
 #if defined(DS_KERNELS_NEON)
 void matvec_f32_neon(const MatvecArgs& a);

@@ -1,8 +1,10 @@
-// Linear: x [batch, in] -> [batch, out]. The weight product wants K x N activations, so the
-// batch is transposed in and out (N = batch).
+// Linear: x [batch, in] -> [batch, out]. DenseShift codes run on the matrix-vector kernels
+// (kernels/matvec.h) when a blocked kernel is chosen; otherwise the weight product wants K x N
+// activations, so the batch is transposed in and out (N = batch).
 #include <algorithm>
 #include <vector>
 
+#include "kernels/matvec.h"
 #include "runtime/layer.h"
 #include "runtime/thread_pool.h"
 
@@ -22,9 +24,37 @@ class Linear : public Layer {
     return Shape{uint32_t(out_), 1, 1};
   }
 
-  void prepare(const RunContext& ctx) override { panel_ = product_.prepare(n_, 0, out_, ctx); }
+  void prepare(const RunContext& ctx) override {
+    // DenseShift codes with a blocked (panel) kernel chosen: the matrix-vector kernels, vectorised
+    // along K, which keep every lane busy at batch 1 where the GEMM forms idle most of them.
+    matvec_ = nullptr;
+    if (n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->panel) {
+      // A multiply-free kernel chosen: the multiply-free matvec twin.
+      for (const auto& k : kernels::all_matvec_kernels())
+        if (k.supported() && std::string(k.name).find("expadd") != std::string::npos && ctx.kernel->multiply_free)
+          matvec_ = &k;
+      if (!matvec_) matvec_ = &kernels::select_matvec_kernel();
+      mv_codes_.assign(kernels::matvec_packed_bytes(out_, in_, int(n_.bits)), 0);
+      kernels::matvec_pack(n_.wdata, n_.row_bytes, int(n_.bits), out_, in_, mv_codes_.data());
+      return;
+    }
+    panel_ = product_.prepare(n_, 0, out_, ctx);
+  }
+
+  void run_matvec(const float* x, float* out, const RunContext& ctx) const {
+    // Rows split across threads in whole row blocks of the matvec layout.
+    const int rb = kernels::matvec_row_block(), blocks = (out_ + rb - 1) / rb;
+    parallel_for(blocks, ctx.threads, [&](int b0, int b1) {
+      kernels::MatvecArgs a;
+      a.packed = mv_codes_.data(), a.bits = int(n_.bits), a.M = out_, a.K = in_, a.N = ctx.batch;
+      a.x = x, a.y = out, a.scale = n_.scale, a.bias = n_.bias, a.relu = relu_;
+      a.m0 = b0 * rb, a.m1 = std::min(out_, b1 * rb);
+      matvec_->fn(a);
+    });
+  }
 
   void run(const std::vector<Value>& in, float* out, Shape, const RunContext& ctx) const override {
+    if (matvec_) return run_matvec(in[0].data, out, ctx);
     const int N = ctx.batch;
     std::vector<float> xt(size_t(in_) * N), yt(size_t(out_) * N);
     for (int b = 0; b < N; ++b)
@@ -60,6 +90,8 @@ class Linear : public Layer {
   bool relu_;
   PanelProduct product_;
   bool panel_ = false;
+  const kernels::MatvecKernelInfo* matvec_ = nullptr;
+  std::vector<uint8_t> mv_codes_;  // the weights in the matvec layout (kernels/matvec.h)
 };
 
 }  // namespace
