@@ -1,6 +1,9 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <stdexcept>
 #include <thread>
@@ -26,6 +29,7 @@ struct Engine::Impl {
   const kernels::KernelInfo* zero_kernel = nullptr;
   const kernels::KernelInfo* float_kernel = nullptr;
   int threads = 1;
+  bool profile = false;  // DS_PROFILE=1 in the environment: per-layer times on stderr
 
   explicit Impl(core::Container c) : file(std::move(c)) {}
 
@@ -59,6 +63,8 @@ struct Engine::Impl {
     zero_kernel = &kernels::zero_weight_kernel(*kernel);
     float_kernel = &kernels::float_panel_kernel();
     threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const char* prof = std::getenv("DS_PROFILE");
+    profile = prof && *prof && std::string(prof) != "0";
     const RunContext ctx{1, threads, kernel, zero_kernel, float_kernel};
     for (auto& l : layers) l->prepare(ctx);
   }
@@ -115,7 +121,11 @@ std::vector<float> Engine::run(const float* images, int batch) const {
     std::vector<Value> in;
     for (uint32_t v : n.inputs) in.push_back(Value{m.shapes[v], data_of(v)});
     values[i].reset(new float[m.shapes[i + 1].numel() * size_t(batch)]);
+    const auto t0 = std::chrono::steady_clock::now();
     m.layers[i]->run(in, values[i].get(), m.shapes[i + 1], ctx);
+    if (m.profile)
+      std::fprintf(stderr, "[profile] %3zu %-48s %8.3f ms\n", i, m.layers[i]->describe().c_str(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     // Free values no later node reads, to keep the peak memory near the widest layer.
     for (uint32_t v : n.inputs)
       if (v != 0 && m.last_use[v] == i) values[v - 1].reset();

@@ -32,18 +32,28 @@ class Pool : public Layer {
     std::vector<std::pair<int, int>> cols(os.w);
     for (uint32_t ox = 0; ox < os.w; ++ox) cols[ox] = range(ox, is.w);
     parallel_for(ctx.batch * int(is.c), ctx.threads, [&](int p0, int p1) {
+      // Per output row: the window's rows reduced column by column into one row (a loop the
+      // compiler vectorises), then each output reduces its k columns of that row.
+      std::vector<float> col(is.w);
       for (size_t plane = size_t(p0); plane < size_t(p1); ++plane) {
         const float* x = in[0].data + plane * is.h * is.w;
         float* y = out + plane * os.h * os.w;
         for (uint32_t oy = 0; oy < os.h; ++oy) {
           const auto [y0, y1] = range(oy, is.h);
+          const float* first = x + size_t(y0) * is.w;
+          std::copy(first, first + is.w, col.begin());
+          for (int yy = y0 + 1; yy < y1; ++yy) {
+            const float* row = x + size_t(yy) * is.w;
+            if (max_) {
+              for (uint32_t xx = 0; xx < is.w; ++xx) col[xx] = row[xx] > col[xx] ? row[xx] : col[xx];
+            } else {
+              for (uint32_t xx = 0; xx < is.w; ++xx) col[xx] += row[xx];
+            }
+          }
           for (uint32_t ox = 0; ox < os.w; ++ox) {
             const auto [x0, x1] = cols[ox];
             float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
-            for (int yy = y0; yy < y1; ++yy) {
-              const float* row = x + size_t(yy) * is.w;
-              for (int xx = x0; xx < x1; ++xx) acc = max_ ? std::max(acc, row[xx]) : acc + row[xx];
-            }
+            for (int xx = x0; xx < x1; ++xx) acc = max_ ? (col[size_t(xx)] > acc ? col[size_t(xx)] : acc) : acc + col[size_t(xx)];
             y[size_t(oy) * os.w + ox] = max_ ? acc : acc / float(k_ * k_);
           }
         }
