@@ -2,7 +2,10 @@
 //
 //   ds                    this repository's ResNet-18, DenseShift 3-bit with the default policy (FP32
 //                         first conv and fc, as in the paper), exported to a .dsm file and run by
-//                         ds::rt::Engine with its default kernel
+//                         ds::rt::Engine with its default kernel (multiply-free exponent add)
+//   ds_fma                the same model file with EngineOptions.kernel = f32_pgemm_fma_6x16_avx2 (codes
+//                         decoded in the panel + FMA: not multiply-free, usually faster); left out
+//                         where that kernel is not supported or already is the default
 //   torch_eager           libtorch FP32 ResNet-18 (the same model code with the fp32 method), eval
 //                         mode, NoGradGuard; libtorch's eager convolution dispatches to oneDNN
 //                         (mkldnn) where it is built in
@@ -20,9 +23,32 @@
 // and timed runs; the high-water mark is reset (/proc/self/clear_refs) once the model is built,
 // so it counts the resident model and the inference, not the construction. An idle child, which
 // loaded the same libraries and did nothing, gives the floor.
-// Run: build/bench/bench_e2e [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--quick]
+//
+// Warm start: each measurement begins with one untimed run, since the contender that ran before
+// evicted this one's weights and activations from the caches (ResNet-18 in FP32 is 47 MB, more
+// than the L3); the timed runs are then steady-state back-to-back inference, as a serving process
+// sees it and as build/bench/engine_bench measures it. (Without it, a --quick run timed single
+// cold runs: the engine at 55 ms where engine_bench gave 30 ms.)
+//
+// Idle gap between contenders: libtorch's OpenMP workers (libgomp) keep spinning for a few ms
+// after each parallel region (OMP_WAIT_POLICY unset), and the OpenBLAS threads behind its
+// non-oneDNN convolutions for ~0.1 s (2^28 cycles, OPENBLAS_THREAD_TIMEOUT unset), taking a core
+// from whichever contender runs next. So after each measurement the parent sleeps --gap-ms (300 ms
+// by default) and then waits until no child burns CPU any more (their CPU clocks, read with
+// clock_getcpuclockid, advance by < 0.5 ms in 20 ms; at most 2 s more) before it starts the next
+// contender. No environment variable is changed: within a measurement every library keeps its own
+// waiting policy. The CPU time a child used after its own measurement ended (its spinning) is
+// recorded as after_cpu_ms.
+// Run: build/bench/bench_e2e [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N]
+//        [--gap-ms MS] [--save-model PATH] [--contenders ds,ds_fma,...] [--input random|grey] [--quick]
+//   --contenders LIST  runs only these (default: all above)
+//   --input grey       every contender's input is 0.5 everywhere, as build/bench/engine_bench feeds it,
+//                      instead of N(0, 1) noise (a normalized image's statistics): the kernels' timing
+//                      may depend on the data
+//   --save-model PATH  keeps a copy of the generated .dsm (e.g. for build/bench/engine_bench PATH "" THREADS 1)
 #include <fcntl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +70,7 @@
 #include <torch/torch.h>
 
 #include "core/model_format.h"
+#include "kernels/kernels.h"
 #include "runtime/engine.h"
 #include "train/export.h"
 #include "train/models.h"
@@ -52,7 +79,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kCmdFd = 3, kReplyFd = 4;  // child side of the pipes
-const char* const kContenders[] = {"ds", "torch_eager", "torch_mkldnn", "torch_eager_nomkldnn"};
+const char* const kContenders[] = {"ds", "ds_fma", "torch_eager", "torch_mkldnn", "torch_eager_nomkldnn"};
+const char* const kFmaKernel = "f32_pgemm_fma_6x16_avx2";  // the ds_fma contender's kernel
+bool g_grey_input = false;                                 // --input grey
+
+torch::Tensor input_tensor(int batch) {
+  return g_grey_input ? torch::full({batch, 3, 224, 224}, 0.5f) : torch::randn({batch, 3, 224, 224});
+}
+
+bool kernel_supported(const std::string& name) {
+  for (const auto& k : ds::kernels::all_kernels())
+    if (name == k.name) return k.supported();
+  return false;
+}
 
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -99,12 +138,12 @@ class Runner {
 
 class EngineRunner : public Runner {
  public:
-  EngineRunner(const std::string& path, int batch, int threads)
-      : e_(ds::rt::Engine::load(path, ds::rt::EngineOptions{"", threads})), batch_(batch) {
+  EngineRunner(const std::string& path, int batch, int threads, const std::string& kernel)
+      : e_(ds::rt::Engine::load(path, ds::rt::EngineOptions{kernel, threads})), batch_(batch) {
     std::mt19937 rng(3);
     std::normal_distribution<float> d;
     x_.resize(size_t(batch) * 3 * 224 * 224);
-    for (auto& v : x_) v = d(rng);
+    for (auto& v : x_) v = g_grey_input ? 0.5f : d(rng);
   }
   void run() override { y_ = e_.run(x_.data(), batch_); }
   std::string info() const override {
@@ -125,7 +164,7 @@ class TorchEagerRunner : public Runner {
     torch::manual_seed(1);
     model_ = ds::make_model(resnet18_config(ds::QuantSpec{ds::Method::kFp32, 3}));
     model_->eval();
-    x_ = torch::randn({batch, 3, 224, 224});
+    x_ = input_tensor(batch);
   }
   void run() override {
     torch::NoGradGuard ng;
@@ -166,7 +205,7 @@ class TorchMkldnnRunner : public Runner {
         blocks_.push_back(std::move(blk));
       }
     fc_w_ = t_.at("fc.weight").contiguous(), fc_b_ = t_.at("fc.bias").contiguous();
-    x_ = torch::randn({batch, 3, 224, 224});
+    x_ = input_tensor(batch);
     // Check against the eager model once: the same weights, so the same logits up to rounding.
     auto ref = model->forward(x_);
     run();
@@ -253,7 +292,8 @@ int child_main(const std::string& name, int batch, int threads, const std::strin
   torch::set_num_threads(threads);
   std::unique_ptr<Runner> r;
   try {
-    if (name == "ds") r = std::make_unique<EngineRunner>(model, batch, threads);
+    if (name == "ds") r = std::make_unique<EngineRunner>(model, batch, threads, "");
+    else if (name == "ds_fma") r = std::make_unique<EngineRunner>(model, batch, threads, kFmaKernel);
     else if (name == "torch_eager") r = std::make_unique<TorchEagerRunner>(batch, true);
     else if (name == "torch_eager_nomkldnn") r = std::make_unique<TorchEagerRunner>(batch, false);
     else if (name == "torch_mkldnn") r = std::make_unique<TorchMkldnnRunner>(batch);
@@ -267,8 +307,9 @@ int child_main(const std::string& name, int batch, int threads, const std::strin
   write_all(kReplyFd, "ready " + r->info() + (reset ? "" : " (peak includes construction)") + "\n");
   std::string cmd;
   while (read_line(kCmdFd, cmd)) {
-    if (cmd.rfind("run ", 0) == 0) {
+    if (cmd.rfind("run ", 0) == 0) {  // "run N [warm]"
       const int n = std::max(1, std::atoi(cmd.c_str() + 4));
+      if (cmd.find(" warm") != std::string::npos) r->run();  // untimed: caches and threads back after the others ran
       const auto t0 = Clock::now();
       for (int i = 0; i < n; ++i) r->run();
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / n;
@@ -293,7 +334,17 @@ struct Child {
   std::string info;
   int iters = 1;
   std::vector<double> ms;
+  std::vector<double> after_cpu_ms;  // CPU time the child used after each of its measurements (spinning)
   long hwm_kb = -1, rss_kb = -1;
+  bool has_clock = false;
+  clockid_t clock{};
+
+  // The child's CPU time (all its threads) in ms; 0 where its clock cannot be read.
+  double cpu_ms() const {
+    timespec ts{};
+    if (!has_clock || ::clock_gettime(clock, &ts) != 0) return 0;
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+  }
 
   std::string ask(const std::string& c) {
     if (!write_all(cmd, c + "\n")) throw std::runtime_error("bench_e2e: child " + name + " died (" + c + ")");
@@ -319,8 +370,9 @@ Child spawn(const std::string& self, const std::string& name, int batch, int thr
     for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
       if (fd != kCmdFd && fd != kReplyFd) ::close(fd);
     const std::string b = std::to_string(batch), t = std::to_string(threads);
-    std::vector<const char*> args{self.c_str(), "--child", name.c_str(), "--batch", b.c_str(), "--threads", t.c_str(),
-                                  "--model", model.c_str(), nullptr};
+    std::vector<const char*> args{self.c_str(), "--child", name.c_str(), "--batch",         b.c_str(),
+                                  "--threads",  t.c_str(),    "--model", model.c_str(), "--input",
+                                  g_grey_input ? "grey" : "random", nullptr};
     ::execv(self.c_str(), const_cast<char* const*>(args.data()));
     std::perror("execv");
     ::_exit(127);
@@ -328,7 +380,30 @@ Child spawn(const std::string& self, const std::string& name, int batch, int thr
   ::close(to_child[0]);
   ::close(from_child[1]);
   c.cmd = to_child[1], c.reply = from_child[0];
+  c.has_clock = ::clock_getcpuclockid(c.pid, &c.clock) == 0;
   return c;
+}
+
+double total_cpu_ms(const std::vector<Child*>& cs) {
+  double s = 0;
+  for (const Child* c : cs) s += c->cpu_ms();
+  return s;
+}
+
+// The idle gap between two measurements: sleeps gap_ms, then waits until the children together
+// use < 0.5 ms of CPU in 20 ms (at most 2 s more). Returns the CPU time `last` used meanwhile.
+double settle(const std::vector<Child*>& all, const Child* last, double gap_ms) {
+  const double last0 = last ? last->cpu_ms() : 0;
+  if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(gap_ms));
+  const auto t0 = Clock::now();
+  double prev = total_cpu_ms(all);
+  while (std::chrono::duration<double, std::milli>(Clock::now() - t0).count() < 2000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const double now = total_cpu_ms(all);
+    if (now - prev < 0.5) break;
+    prev = now;
+  }
+  return last ? last->cpu_ms() - last0 : 0;
 }
 
 void finish(Child& c) {
@@ -364,10 +439,11 @@ std::vector<int> parse_list(const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out = "bench_e2e.json", child, model;
+  std::string out = "bench_e2e.json", child, model, save_model;
   int rounds = 5, batch = 1, threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  double min_ms = 300;
+  double min_ms = 300, gap_ms = 300;
   std::vector<int> batches{1, 8};
+  std::vector<std::string> only;  // --contenders
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? argv[++i] : argv[i]; };
@@ -376,17 +452,28 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--min-ms")) min_ms = std::atof(next());
     else if (!std::strcmp(argv[i], "--batches")) batches = parse_list(next());
     else if (!std::strcmp(argv[i], "--threads")) threads = std::max(1, std::atoi(next()));
+    else if (!std::strcmp(argv[i], "--gap-ms")) gap_ms = std::max(0.0, std::atof(next()));
+    else if (!std::strcmp(argv[i], "--save-model")) save_model = next();
+    else if (!std::strcmp(argv[i], "--input")) g_grey_input = !std::strcmp(next(), "grey");
+    else if (!std::strcmp(argv[i], "--contenders")) {
+      std::stringstream ss(next());
+      for (std::string c; std::getline(ss, c, ',');)
+        if (!c.empty()) only.push_back(c);
+    }
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--child")) child = next();
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(next());
     else if (!std::strcmp(argv[i], "--model")) model = next();
     else {
-      std::fprintf(stderr, "usage: %s [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--quick]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--gap-ms MS] "
+                   "[--save-model PATH] [--contenders ds,ds_fma,...] [--input random|grey] [--quick]\n",
+                   argv[0]);
       return 2;
     }
   }
   if (!child.empty()) return child_main(child, batch, threads, model);
-  if (quick) rounds = 3, min_ms = 0, batches = {1};
+  if (quick) rounds = 3, min_ms = 100, batches = {1};
 
   // The DenseShift model file: this repository's ResNet-18, 3-bit, default policy, random init.
   namespace fs = std::filesystem;
@@ -408,11 +495,24 @@ int main(int argc, char** argv) {
     ds::core::write_model(g.desc(), path);
     file_bytes = fs::file_size(path);
   }
+  if (!save_model.empty()) {
+    std::error_code ec;
+    fs::copy_file(path, save_model, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      std::fprintf(stderr, "bench_e2e: cannot save the model to %s: %s\n", save_model.c_str(), ec.message().c_str());
+      return 1;
+    }
+    std::printf("[e2e] model saved to %s\n", save_model.c_str());
+  }
+  const std::string default_kernel = ds::kernels::select_kernel().name;
+  const bool run_fma = kernel_supported(kFmaKernel) && default_kernel != kFmaKernel;
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::printf("[e2e] ResNet-18 224x224, %d threads, batches", threads);
   for (int b : batches) std::printf(" %d", b);
-  std::printf(", %d rounds, >= %g ms per measurement; libtorch %s, mkldnn %s; model file %.2f MB\n", rounds, min_ms,
-              TORCH_VERSION, at::hasMKLDNN() ? "yes" : "no", double(file_bytes) / 1e6);
+  std::printf(", %d rounds, >= %g ms per measurement, >= %g ms idle gap between measurements; libtorch %s, mkldnn %s; "
+              "model file %.2f MB; engine kernels: ds %s, ds_fma %s\n",
+              rounds, min_ms, gap_ms, TORCH_VERSION, at::hasMKLDNN() ? "yes" : "no", double(file_bytes) / 1e6,
+              default_kernel.c_str(), run_fma ? kFmaKernel : "(not run: unsupported or the default)");
   std::fflush(stdout);
 
   FILE* f = std::fopen(out.c_str(), "w");
@@ -420,10 +520,13 @@ int main(int argc, char** argv) {
     std::perror(out.c_str());
     return 1;
   }
-  std::fprintf(f, "{\n\"meta\": {\"threads\": %d, \"rounds\": %d, \"min_ms\": %g, \"libtorch\": %s, \"has_mkldnn\": %s, "
-               "\"model_file_bytes\": %zu, \"quick\": %s},\n\"records\": [\n",
-               threads, rounds, min_ms, json_str(TORCH_VERSION).c_str(), at::hasMKLDNN() ? "true" : "false", file_bytes,
-               quick ? "true" : "false");
+  std::fprintf(f,
+               "{\n\"meta\": {\"threads\": %d, \"rounds\": %d, \"min_ms\": %g, \"gap_ms\": %g, \"libtorch\": %s, "
+               "\"has_mkldnn\": %s, \"model_file_bytes\": %zu, \"default_kernel\": %s, \"fma_kernel\": %s, "
+               "\"input\": %s, \"quick\": %s},\n\"records\": [\n",
+               threads, rounds, min_ms, gap_ms, json_str(TORCH_VERSION).c_str(), at::hasMKLDNN() ? "true" : "false",
+               file_bytes, json_str(default_kernel).c_str(), json_str(run_fma ? kFmaKernel : "").c_str(),
+               g_grey_input ? "\"grey\"" : "\"random\"", quick ? "true" : "false");
   bool first_record = true;
   const auto t_start = Clock::now();
   int status = 0;
@@ -431,24 +534,31 @@ int main(int argc, char** argv) {
     std::vector<Child> cs;
     Child idle;
     try {
+      cs.reserve(std::size(kContenders));  // the pointers in `all` stay valid
       for (const char* name : kContenders) {
         if (!at::hasMKLDNN() && !std::strcmp(name, "torch_mkldnn")) continue;
+        if (!run_fma && !std::strcmp(name, "ds_fma")) continue;
+        if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
         cs.push_back(spawn(self, name, b, threads, path));
       }
       idle = spawn(self, "idle", b, threads, path);
-      // One child at a time builds and warms up, so none of them runs beside another.
-      for (auto* c : [&] {
-             std::vector<Child*> v;
-             for (auto& c : cs) v.push_back(&c);
-             v.push_back(&idle);
-             return v;
-           }()) {
+      std::vector<Child*> all;
+      for (auto& c : cs) all.push_back(&c);
+      all.push_back(&idle);
+      // Every child builds its contender at once; then one at a time warms up, none beside another.
+      for (Child* c : all) {
         std::string r = c->answer();  // the child's first line: "ready ..." or "error ..."
         if (r.rfind("ready", 0) != 0) throw std::runtime_error("bench_e2e: " + c->name + ": " + r);
         c->info = r.size() > 6 ? r.substr(6) : "";
+      }
+      Child* last = nullptr;
+      for (Child* c : all) {
         if (c == &idle) break;
+        settle(all, last, gap_ms);
         c->ask("run 1");  // warm-up: oneDNN primitives, allocator, first-touch
+        settle(all, c, gap_ms);
         const double ms = std::atof(c->ask("run 1").c_str());
+        last = c;
         c->iters = std::max(1, int(std::ceil(min_ms / std::max(ms, 1e-3))));
         std::printf("[e2e] batch %d: %-21s %8.2f ms (warm-up), %d run(s) per measurement  %s\n", b, c->name.c_str(), ms, c->iters,
                     c->info.c_str());
@@ -457,18 +567,17 @@ int main(int argc, char** argv) {
       for (int r = 0; r < rounds; ++r) {
         for (size_t j = 0; j < cs.size(); ++j) {
           Child& c = cs[(j + size_t(r)) % cs.size()];
-          c.ms.push_back(std::atof(c.ask("run " + std::to_string(c.iters)).c_str()));
+          const double spun = settle(all, last, gap_ms);  // idle gap: the previous contender's threads stop spinning
+          if (last) last->after_cpu_ms.push_back(spun);
+          c.ms.push_back(std::atof(c.ask("run " + std::to_string(c.iters) + " warm").c_str()));
+          last = &c;
         }
         const double el = std::chrono::duration<double>(Clock::now() - t_start).count();
         std::printf("[e2e] batch %d round %d/%d done, %.0f s elapsed\n", b, r + 1, rounds, el);
         std::fflush(stdout);
       }
-      for (auto* c : [&] {
-             std::vector<Child*> v;
-             for (auto& c : cs) v.push_back(&c);
-             v.push_back(&idle);
-             return v;
-           }()) {
+      if (last) last->after_cpu_ms.push_back(settle(all, last, gap_ms));
+      for (Child* c : all) {
         std::istringstream m(c->ask("mem"));
         m >> c->hwm_kb >> c->rss_kb;
       }
@@ -486,9 +595,10 @@ int main(int argc, char** argv) {
       const double m = med[c.name];
       std::fprintf(f, "%s{\"contender\": %s, \"batch\": %d, \"threads\": %d, \"median_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, "
                    "\"iters\": %d, \"images_per_s\": %.6g, \"peak_rss_kb\": %ld, \"rss_kb\": %ld, \"idle_peak_rss_kb\": %ld, "
-                   "\"info\": %s, \"rounds_ms\": [",
+                   "\"after_cpu_ms\": %.6g, \"kernel\": %s, \"info\": %s, \"rounds_ms\": [",
                    first_record ? "" : ",\n", json_str(c.name).c_str(), b, threads, m, quantile(c.ms, 0.1), quantile(c.ms, 0.9),
-                   c.iters, b * 1000.0 / m, c.hwm_kb, c.rss_kb, idle.hwm_kb, json_str(c.info).c_str());
+                   c.iters, b * 1000.0 / m, c.hwm_kb, c.rss_kb, idle.hwm_kb, quantile(c.after_cpu_ms, 0.5),
+                   json_str(c.name == "ds" ? default_kernel : c.name == "ds_fma" ? kFmaKernel : "").c_str(), json_str(c.info).c_str());
       first_record = false;
       for (size_t r = 0; r < c.ms.size(); ++r) std::fprintf(f, "%s%.6g", r ? ", " : "", c.ms[r]);
       std::fprintf(f, "], \"speedup_vs\": {");
@@ -499,8 +609,9 @@ int main(int argc, char** argv) {
           first = false;
         }
       std::fprintf(f, "}}");
-      std::printf("[e2e] batch %d: %-21s median %8.2f ms  peak RSS %7.1f MB (idle process %.1f MB)\n", b, c.name.c_str(), m,
-                  double(c.hwm_kb) / 1024, double(idle.hwm_kb) / 1024);
+      std::printf("[e2e] batch %d: %-21s median %8.2f ms  peak RSS %7.1f MB (idle process %.1f MB)  CPU after a measurement "
+                  "%.1f ms\n",
+                  b, c.name.c_str(), m, double(c.hwm_kb) / 1024, double(idle.hwm_kb) / 1024, quantile(c.after_cpu_ms, 0.5));
     }
     std::fflush(f);
   }

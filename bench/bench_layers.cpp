@@ -3,8 +3,20 @@
 //
 //   ds              the engine (ds::rt::Engine) on a one-layer model built in memory: random 3-bit
 //                   DenseShift codes, per-channel scale and bias, ReLU, the engine's default kernel
-//   ds:<kernel>     the same model on each other supported DenseShift kernel, by name
-//   ds_zero         the same layer as a shift-with-zero 3-bit model: the engine's zero-weight kernel
+//   ds:<kernel>     the same model on another supported DenseShift kernel, by name (EngineOptions.kernel):
+//                   - the multiply-free panel kernel (f32_pgemm_expadd_6x16_avx2; elsewhere the first
+//                     supported of f32_expadd_neon, f32_expadd_avx2, a multiply-free default, any
+//                     multiply-free FP32 kernel) everywhere, unless it is the default (then `ds` is it):
+//                     the issue's DenseShift-vs-zero-weight target is this kernel vs ds_zero;
+//                   - the other blocked-GEMM (panel) kernels, e.g. f32_pgemm_fma_6x16_avx2 (decode + FMA)
+//                     and f32_pgemm_hybrid_6x16_avx2, on every conv layer, batch and thread count;
+//                   - the earlier tile kernels (f32_expadd_avx2, f32_decode_fma_avx2) at batch 1, 1
+//                     thread only (--variants-all-batches: everywhere);
+//                   - not the portable and FP16 ones (names containing "scalar" or "f16"; --all-kernels
+//                     adds them) nor any named by --skip-kernel; FC layers only with --fc-variants
+//   ds_zero         the same layer as a shift-with-zero 3-bit model, run with the multiply-free kernel's
+//                   name, so the engine takes its zero-weight sibling of equal effort
+//                   (ds::kernels::zero_weight_kernel: f32_pgemm_shiftzero_6x16_avx2)
 //   onednn          oneDNN FP32 convolution (format_tag::any: its blocked layouts; weights reordered
 //                   once, outside the timed region) with NCHW input and output reordered inside the
 //                   timed region, as the engine takes NCHW; oneDNN matmul for the FC layers
@@ -17,6 +29,14 @@
 //
 // Contenders are interleaved round by round in one process (each round a Google Benchmark run of
 // every contender, the order rotated each round), and each record is the median over rounds.
+// Idle gap: oneDNN's OpenMP (libgomp) workers spin for a while after each parallel region
+// (OMP_WAIT_POLICY unset; a few ms here) and would take a core from the next contender. libgomp
+// reads its spin policy once, at start-up, and GOMP_SPINCOUNT or OMP_WAIT_POLICY=passive would also
+// slow oneDNN inside its own measurement, so no variable is set: instead each contender's run
+// starts, untimed, by waiting until the process is idle (its CPU clock advances < 0.1 ms in 2 ms,
+// at most 500 ms), whatever spun before (oneDNN's OpenMP, OpenBLAS, the engine's pool). Then one
+// untimed run of the contender (warm start: its weights back in the caches the previous contender
+// used, its own threads awake), then the timed runs.
 // Threads: the engine through EngineOptions.threads, oneDNN through OpenMP, OpenBLAS through
 // openblas_set_num_threads (with OPENBLAS_THREAD_TIMEOUT=20 unless set: see main).
 //
@@ -27,11 +47,15 @@
 //
 // Output: a JSON file with one record per (layer, batch, threads, contender): median, p10 and p90
 // ms, GFLOP/s, weight bytes, and speedups over each baseline (baseline ms / this ms) from the same
-// run. scripts/bench_report.sh turns it into docs/benchmarks.md.
+// run. scripts/bench_report.sh turns it into docs/benchmarks.md. At the end it prints how long
+// this run took and an estimate for a full run (--estimate-for ROUNDS,MIN_MS; default 7,30, what
+// scripts/bench_report.sh runs), from this run's set-up times and calibrated per-run times.
 // Run: build/bench/bench_layers [--out FILE] [--rounds N] [--min-ms MS] [--quick] [--only GROUP]
 //        [--batches 1,8] [--threads 1,2] [--variants-all-batches] [--fc-variants] [--skip-kernel SUBSTRING]
+//        [--all-kernels] [--estimate-for ROUNDS,MIN_MS]
 #include <benchmark/benchmark.h>
 #include <cblas.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef DS_HAVE_DNNL
@@ -357,6 +381,7 @@ struct Contender {
   std::function<void()> set_threads;
   std::function<void()> fn;
   int iters = 1;
+  double calib_ms = 0;     // one run, after the warm-up one
   std::vector<double> ms;  // per round
 };
 
@@ -365,9 +390,31 @@ struct Options {
   int rounds = 5;
   double min_ms = 20;
   std::vector<int> batches{1, 8}, threads;
-  bool variants_all_batches = false, fc_variants = false;
+  bool variants_all_batches = false, fc_variants = false, all_kernels = false;
   std::vector<std::string> skip_kernels;
+  int est_rounds = 7;
+  double est_min_ms = 30;
 };
+
+double process_cpu_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+// The idle gap before a contender's run (see the header): waits until no thread of this process
+// burns CPU (< 0.1 ms of CPU in 2 ms of sleep), at most 500 ms. The caller is the only thread
+// meant to run, and it sleeps.
+void wait_until_idle() {
+  const auto t0 = Clock::now();
+  double prev = process_cpu_ms();
+  while (std::chrono::duration<double, std::milli>(Clock::now() - t0).count() < 500) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const double now = process_cpu_ms();
+    if (now - prev < 0.1) return;
+    prev = now;
+  }
+}
 
 std::vector<int> parse_list(const char* s) {
   std::vector<int> v;
@@ -396,6 +443,23 @@ std::string json_str(const std::string& s) {
     o += c;
   }
   return o + "\"";
+}
+
+// f32_pgemm_fma_6x16_avx2 -> fma, f32_pgemm_fma_6x16_avx512 -> fma_avx512, f32_expadd_avx2 ->
+// expadd_avx2: for the progress lines.
+std::string short_kernel(std::string n) {
+  auto cut = [&](const std::string& part) {
+    const size_t p = n.find(part);
+    if (p != std::string::npos) n.erase(p, part.size());
+  };
+  if (n.rfind("f32_pgemm_", 0) == 0) {  // blocked GEMM: fma, hybrid_avx512, ...
+    n = n.substr(10);
+    cut("_6x16");
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, "_avx2") == 0) n.resize(n.size() - 5);
+  } else if (n.rfind("f32_", 0) == 0) {  // tile kernels: expadd_avx2, decode_fma_avx2, ...
+    n = n.substr(4);
+  }
+  return n;
 }
 
 double max_rel_diff(const std::vector<float>& a, const float* b, size_t n) {
@@ -432,22 +496,43 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--variants-all-batches")) o.variants_all_batches = true;
     else if (!std::strcmp(argv[i], "--fc-variants")) o.fc_variants = true;
     else if (!std::strcmp(argv[i], "--skip-kernel")) o.skip_kernels.push_back(next());
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--all-kernels")) o.all_kernels = true;
+    else if (!std::strcmp(argv[i], "--estimate-for")) {
+      const std::vector<int> v = parse_list(next());
+      if (!v.empty()) o.est_rounds = std::max(1, v[0]);
+      if (v.size() > 1) o.est_min_ms = v[1];
+    } else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else rest.push_back(argv[i]);
   }
-  if (quick) {
-    // Smoke run: every code path, few rounds, short measurements, no portable (scalar) kernels.
-    o.rounds = 3, o.min_ms = 2;
-    o.skip_kernels.push_back("scalar");
-  }
+  if (quick) o.rounds = 3, o.min_ms = 2;  // smoke run: every code path, few rounds, short measurements
+  // The portable and FP16 kernels are slow and not what the engine would pick: left out unless asked.
+  if (!o.all_kernels) o.skip_kernels.insert(o.skip_kernels.end(), {"scalar", "f16"});
   if (o.threads.empty()) o.threads = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
   int n_args = int(rest.size());
   benchmark::Initialize(&n_args, rest.data());
 
-  const auto& def = ds::kernels::select_kernel();
-  std::vector<const ds::kernels::KernelInfo*> variants;
+  using ds::kernels::KernelInfo;
+  const KernelInfo& def = ds::kernels::select_kernel();
+  // The multiply-free kernel of the DenseShift-vs-zero-weight target (see the header).
+  const KernelInfo* mf = nullptr;
+  {
+    auto fp32_mf = [](const KernelInfo& k) {
+      return k.weights == ds::kernels::WeightSet::kDenseShift && k.multiply_free && !k.fp16_activations && k.supported();
+    };
+    for (const char* n : {"f32_pgemm_expadd_6x16_avx2", "f32_expadd_neon", "f32_expadd_avx2"})
+      for (const auto& k : ds::kernels::all_kernels())
+        if (!mf && k.name == std::string(n) && fp32_mf(k)) mf = &k;
+    if (!mf && fp32_mf(def)) mf = &def;
+    for (const auto& k : ds::kernels::all_kernels())
+      if (!mf && fp32_mf(k)) mf = &k;
+    if (!mf) mf = &def;  // none multiply-free: the target compares the default kernel
+  }
+  const bool mf_is_default = std::string(mf->name) == def.name;
+  const std::string mf_contender = mf_is_default ? std::string("ds") : std::string("ds:") + mf->name;
+  // Other kernels by name: panel kernels on every conv case, tile kernels at batch 1, 1 thread.
+  std::vector<const KernelInfo*> variants;
   for (const auto& k : ds::kernels::all_kernels())
-    if (k.weights == ds::kernels::WeightSet::kDenseShift && k.supported() && std::string(k.name) != def.name &&
+    if (k.weights == ds::kernels::WeightSet::kDenseShift && k.supported() && &k != &def && &k != mf &&
         std::none_of(o.skip_kernels.begin(), o.skip_kernels.end(),
                      [&](const std::string& s) { return std::string(k.name).find(s) != std::string::npos; }))
       variants.push_back(&k);
@@ -464,7 +549,7 @@ int main(int argc, char** argv) {
     std::perror(o.out.c_str());
     return 1;
   }
-  const std::string zero_kernel = ds::kernels::zero_weight_kernel(def).name;  // what the engine runs ds_zero on
+  const std::string zero_kernel = ds::kernels::zero_weight_kernel(*mf).name;  // what the engine runs ds_zero on
 #ifdef DS_HAVE_DNNL
   const auto* dv = dnnl::version();
   const std::string dnnl_version = std::to_string(dv->major) + "." + std::to_string(dv->minor) + "." + std::to_string(dv->patch);
@@ -472,22 +557,41 @@ int main(int argc, char** argv) {
   const std::string dnnl_version;
 #endif
   std::fprintf(out,
-               "{\n\"meta\": {\"rounds\": %d, \"min_ms\": %g, \"threads_all\": %d, \"default_kernel\": %s, \"zero_kernel\": %s, "
-               "\"onednn\": %s, \"openblas\": %s, \"bits\": %d, \"quick\": %s},\n\"records\": [\n",
-               o.rounds, o.min_ms, all, json_str(def.name).c_str(), json_str(zero_kernel).c_str(),
-               json_str(dnnl_version).c_str(), json_str(openblas_get_config()).c_str(), kBits, quick ? "true" : "false");
+               "{\n\"meta\": {\"rounds\": %d, \"min_ms\": %g, \"threads_all\": %d, \"default_kernel\": %s, "
+               "\"mf_kernel\": %s, \"mf_contender\": %s, \"zero_kernel\": %s, \"onednn\": %s, \"openblas\": %s, \"bits\": %d, "
+               "\"quick\": %s, \"kernels\": [",
+               o.rounds, o.min_ms, all, json_str(def.name).c_str(), json_str(mf->name).c_str(), json_str(mf_contender).c_str(),
+               json_str(zero_kernel).c_str(), json_str(dnnl_version).c_str(), json_str(openblas_get_config()).c_str(), kBits,
+               quick ? "true" : "false");
+  {
+    bool first = true;  // every kernel built in, for the report's legend and its choice of the fastest
+    for (const auto& k : ds::kernels::all_kernels()) {
+      std::fprintf(out, "%s\n  {\"name\": %s, \"denseshift\": %s, \"multiply_free\": %s, \"fp16\": %s, \"panel\": %s, "
+                   "\"supported\": %s}",
+                   first ? "" : ",", json_str(k.name).c_str(), k.weights == ds::kernels::WeightSet::kDenseShift ? "true" : "false",
+                   k.multiply_free ? "true" : "false", k.fp16_activations ? "true" : "false", k.panel ? "true" : "false",
+                   k.supported() ? "true" : "false");
+      first = false;
+    }
+  }
+  std::fprintf(out, "]},\n\"records\": [\n");
   bool first_record = true;
   const auto t_start = Clock::now();
   std::printf("[layers] %zu shapes x batches {", shapes.size());
   for (int b : o.batches) std::printf(" %d", b);
   std::printf(" } x threads {");
   for (int t : o.threads) std::printf(" %d", t);
-  std::printf(" }, %d rounds, >= %g ms per measurement; default kernel %s, zero-weight kernel %s%s\n", o.rounds, o.min_ms,
-              def.name, zero_kernel.c_str(), dnnl_version.empty() ? ", no oneDNN" : "");
+  std::printf(" }, %d rounds, >= %g ms per measurement; default kernel %s; multiply-free %s vs zero-weight %s%s\n", o.rounds,
+              o.min_ms, def.name, mf->name, zero_kernel.c_str(), dnnl_version.empty() ? ", no oneDNN" : "");
+  std::printf("[layers] other kernels:");
+  for (const auto* k : variants) std::printf(" %s%s", k->name, k->panel || o.variants_all_batches ? "" : " (batch 1, 1 thread)");
+  std::printf("%s\n", variants.empty() ? " none" : "");
   std::fflush(stdout);
+  double est_full_s = 0;  // estimate of a full run (--estimate-for)
 
   for (const auto& s : shapes)
     for (int batch : o.batches) {
+      const auto t_case = Clock::now();
       const uint64_t seed = std::hash<std::string>{}(s.group + s.name) ^ uint64_t(batch);
       const Weights w = make_weights(s.cout, s.K(), false, seed, true);
       const Weights wz = make_weights(s.cout, s.K(), true, seed + 1, false);
@@ -517,7 +621,7 @@ int main(int argc, char** argv) {
         return bufs.back()->data();
       };
       std::vector<Contender> cs;
-      const bool want_variants = (s.conv || o.fc_variants) && (batch == 1 || o.variants_all_batches);
+      const bool conv_or_fc_variants = s.conv || o.fc_variants;
       const float* xm = x_model.data();
       double check_dnnl = -1, check_blas = -1;
       std::vector<float> y_ref;
@@ -536,9 +640,11 @@ int main(int argc, char** argv) {
         };
         const ds::rt::Engine* ours = add_engine("ds", bytes, "");
         if (y_ref.empty()) y_ref = ours->run(xm, batch);
-        if (want_variants)
-          for (const auto* k : variants) add_engine(std::string("ds:") + k->name, bytes, k->name);
-        add_engine("ds_zero", zbytes, "");
+        if (!mf_is_default && conv_or_fc_variants) add_engine(mf_contender, bytes, mf->name);
+        for (const auto* k : variants)
+          if (conv_or_fc_variants && (k->panel || (batch == 1 && t == 1) || o.variants_all_batches))
+            add_engine(std::string("ds:") + k->name, bytes, k->name);
+        add_engine("ds_zero", zbytes, mf->name);
         if (has_prefix(s)) add_engine("ds_prefix", pbytes, "");
 #ifdef DS_HAVE_DNNL
         {
@@ -617,8 +723,11 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         c.fn();
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        c.calib_ms = ms;
         c.iters = std::max(1, std::min(10000, int(std::ceil(o.min_ms / std::max(ms, 1e-4)))));
       }
+      const double setup_s = std::chrono::duration<double>(Clock::now() - t_case).count();
+      const auto t_rounds = Clock::now();
       // Rounds: every contender once per round, the order rotated each round.
       benchmark::ClearRegisteredBenchmarks();
       std::map<std::string, std::pair<size_t, int>> which;
@@ -630,6 +739,8 @@ int main(int argc, char** argv) {
           benchmark::RegisterBenchmark(name.c_str(),
                                        [c](benchmark::State& st) {
                                          c->set_threads();
+                                         wait_until_idle();  // untimed: the timer starts with the loop
+                                         c->fn();            // warm start, untimed (see the header)
                                          for (auto _ : st) c->fn();
                                        })
               ->Iterations(c->iters)
@@ -638,6 +749,20 @@ int main(int argc, char** argv) {
         }
       Collector rep;
       benchmark::RunSpecifiedBenchmarks(&rep);
+      {
+        // Estimate for a full run: this case's set-up and calibration as here, its rounds at the
+        // full run's counts (each measurement max(calibrated run, min_ms), plus the idle wait, ~2 ms,
+        // and what this run's rounds spent beyond their measurements).
+        double meas = 0, full = 0;
+        for (const auto& c : cs) {
+          meas += double(o.rounds) * (c.iters + 1) * c.calib_ms;  // + the warm start
+          full += double(o.est_rounds) *
+                  (1 + std::max(1, std::min(10000, int(std::ceil(o.est_min_ms / std::max(c.calib_ms, 1e-4)))))) * c.calib_ms;
+        }
+        const double rounds_s = std::chrono::duration<double>(Clock::now() - t_rounds).count();
+        const double overhead_s = std::max(0.0, rounds_s - meas / 1e3) / o.rounds;  // per round
+        est_full_s += setup_s + full / 1e3 + overhead_s * o.est_rounds;
+      }
       for (const auto& [name, v] : rep.ms) {
         auto it = which.find(name);
         if (it != which.end()) cs[it->second.first].ms.push_back(v);
@@ -693,6 +818,11 @@ int main(int argc, char** argv) {
         char buf[256];
         std::snprintf(buf, sizeof buf, "  t%d: ds %.3g", t, med["ds"]);
         line += buf;
+        for (const auto& [name, v] : med)
+          if (name.rfind("ds:", 0) == 0) {
+            std::snprintf(buf, sizeof buf, " %s %.3g", short_kernel(name.substr(3)).c_str(), v);
+            line += buf;
+          }
         for (const char* base : {"ds_zero", "onednn", "openblas"})
           if (med.count(base)) {
             std::snprintf(buf, sizeof buf, " %s %.3g", base, med[base]);
@@ -709,6 +839,8 @@ int main(int argc, char** argv) {
     }
   std::fprintf(out, "\n]}\n");
   std::fclose(out);
-  std::printf("[layers] wrote %s (%.0f s)\n", o.out.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count());
+  std::printf("[layers] wrote %s (%.0f s); a full run of these cases (--rounds %d --min-ms %g) would take about %.0f s\n",
+              o.out.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count(), o.est_rounds, o.est_min_ms,
+              est_full_s);
   return 0;
 }

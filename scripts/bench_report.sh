@@ -5,9 +5,12 @@
 # targets' verdicts (bench_report), which it also prints: MET / MISSED by how much.
 #
 # usage: scripts/bench_report.sh [--quick] [--build-dir DIR] [--jobs N] [--layers-args "..."] [--e2e-args "..."]
-#   --quick   smoke run (~2 minutes after the build): every code path, few rounds, short measurements
-#   default   the real run: median of 7 interleaved rounds everywhere (~10 minutes on 2 cores after the build)
+#   --quick   smoke run (~2 minutes after the build): every code path, few rounds, short measurements;
+#             bench_layers ends it with its estimate of the full run's per-layer part
+#   default   the real run: median of 7 interleaved rounds everywhere, within 15 minutes on 2 cores
+#             after the build (about 15 s probe, 4-6 min per layer, 1.5 min end to end on an idle machine)
 # Run it on an otherwise idle machine: every contender uses all cores in half of the measurements.
+# It prints the ETA of each step and of the whole run; bench_layers prints one per layer.
 # Raw results stay in BUILD_DIR/bench-results/ (JSON, logs, the plot's data and gnuplot script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,7 @@ while (($#)); do
     --jobs) jobs=$2; shift ;;
     --layers-args) layers_args=$2; shift ;;
     --e2e-args) e2e_args=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench_report.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -34,14 +37,18 @@ step() {  # step N TOTAL "what" ETA_SECONDS
   printf '\n[bench_report %s/%s, %dm%02ds] %s (about %s)\n' "$1" "$2" $((el / 60)) $((el % 60)) "$3" "$4"
 }
 
+# ETAs on 2 idle cores (a busy machine takes longer). The full run's per-layer part is what
+# `bench_layers --quick` estimates for it ("a full run ... would take about N s"): keep it so that
+# the whole run stays within 15 minutes, with --rounds / --min-ms, or fewer kernels (--skip-kernel).
 if ((quick)); then
   probe_args="--quick" layers_run="--quick" e2e_run="--quick"
-  eta_probe="5 s" eta_layers="1-2 min" eta_e2e="15 s"
+  eta_probe="5 s" eta_layers="1-2 min" eta_e2e="30 s" eta_total="2-3 min"
 else
   probe_args="" layers_run="--rounds 7 --min-ms 30" e2e_run="--rounds 7 --min-ms 300 --batches 1,8"
-  eta_probe="15 s" eta_layers="5-8 min" eta_e2e="1-2 min"
+  eta_probe="15 s" eta_layers="4-6 min" eta_e2e="1.5 min" eta_total="6-8 min (at most 15)"
 fi
 layers_run="$layers_run $layers_args" e2e_run="$e2e_run $e2e_args"
+echo "[bench_report] $( ((quick)) && echo 'smoke run (--quick)' || echo 'full run'): ETA $eta_total after the build, on an idle machine"
 
 step 1 5 "building bench_probe, bench_layers, bench_e2e, bench_report in $build/ (Release)" \
   "seconds if built, several minutes for a fresh build: libtorch's precompiled header"
@@ -52,23 +59,28 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 for t in "${targets[@]}"; do
   [ -x "$build/bench/$t" ] || { echo "bench_report.sh: $build/bench/$t was not built (see the cmake messages)" >&2; exit 1; }
 done
+t_built=$(date +%s)
 mkdir -p "$res"
 rm -f "$res"/probe.json "$res"/layers.json "$res"/e2e.json
 
 # OpenBLAS's idle workers spin for 2^28 cycles (~0.1 s) after each call by default and would take a
 # core from the next contender; 2^20 cycles (~0.3 ms, like libgomp's default spin) keeps them hot
 # between back-to-back calls of one measurement only. bench_layers sets the same when it is unset.
+# bench_e2e runs libtorch as a user would, with the environment this script was started with:
+# its driver waits until every child stopped spinning before the next measurement.
+e2e_env=()
+[ -n "${OPENBLAS_THREAD_TIMEOUT+set}" ] || e2e_env=(env -u OPENBLAS_THREAD_TIMEOUT)
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-20}
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
   echo "bench_report.sh: WARNING: load average $load at the start: other processes share the cores, so the" \
-    "timings (those on all cores most) will be noisy" >&2
+    "timings (those on all cores most) will be noisy and the run will take longer than its ETA" >&2
 fi
 
 cmd_probe="$build/bench/bench_probe $probe_args --out $res/probe.json"
 cmd_layers="$build/bench/bench_layers $layers_run --out $res/layers.json"
-cmd_e2e="$build/bench/bench_e2e $e2e_run --out $res/e2e.json"
+cmd_e2e="${e2e_env[*]}${e2e_env:+ }$build/bench/bench_e2e $e2e_run --out $res/e2e.json"
 
 step 2 5 "machine limits: $cmd_probe" "$eta_probe"
 $cmd_probe | tee "$res/probe.log"
@@ -78,7 +90,7 @@ $cmd_layers 2>&1 | tee "$res/layers.log"
 
 if [[ " ${targets[*]} " == *" bench_e2e "* ]]; then
   step 4 5 "end to end: $cmd_e2e" "$eta_e2e"
-  $cmd_e2e 2>&1 | tee "$res/e2e.log"
+  "${e2e_env[@]}" "$build/bench/bench_e2e" $e2e_run --out "$res/e2e.json" 2>&1 | tee "$res/e2e.log"
 else
   step 4 5 "end to end skipped: configured with DENSESHIFT_BUILD_TRAIN=OFF" "0 s"
   cmd_e2e="(not run: DENSESHIFT_BUILD_TRAIN=OFF)"
@@ -127,4 +139,6 @@ else
   echo "bench_report.sh: gnuplot not found, no $png (scripts/setup.sh installs gnuplot-nox)" >&2
 fi
 el=$(($(date +%s) - t0))
-printf '[bench_report] done in %dm%02ds\n' $((el / 60)) $((el % 60))
+eb=$(($(date +%s) - t_built))
+printf '[bench_report] done in %dm%02ds, %dm%02ds after the build (ETA was %s)\n' $((el / 60)) $((el % 60)) $((eb / 60)) \
+  $((eb % 60)) "$eta_total"
