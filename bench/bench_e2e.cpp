@@ -3,9 +3,9 @@
 //   ds                    this repository's ResNet-18, DenseShift 3-bit with the default policy (FP32
 //                         first conv and fc, as in the paper), exported to a .dsm file and run by
 //                         ds::rt::Engine with its default kernel (multiply-free exponent add)
-//   ds_fma                the same model file with EngineOptions.kernel = f32_pgemm_fma_6x16_avx2 (codes
-//                         decoded in the panel + FMA: not multiply-free, usually faster); left out
-//                         where that kernel is not supported or already is the default
+//   ds_fastest            the same model file with EngineOptions.kernel = "fastest" (on AVX-512 CPUs the
+//                         hybrid kernel: 4 rows of each tile by FMA, 2 by exponent add; not
+//                         multiply-free, faster); left out where it is already the default
 //   torch_eager           libtorch FP32 ResNet-18 (the same model code with the fp32 method), eval
 //                         mode, NoGradGuard; libtorch's eager convolution dispatches to oneDNN
 //                         (mkldnn) where it is built in
@@ -40,7 +40,7 @@
 // waiting policy. The CPU time a child used after its own measurement ended (its spinning) is
 // recorded as after_cpu_ms.
 // Run: build/bench/bench_e2e [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N]
-//        [--gap-ms MS] [--save-model PATH] [--contenders ds,ds_fma,...] [--input random|grey] [--quick]
+//        [--gap-ms MS] [--save-model PATH] [--contenders ds,ds_fastest,...] [--input random|grey] [--quick]
 //   --contenders LIST  runs only these (default: all above)
 //   --input grey       every contender's input is 0.5 everywhere, as build/bench/engine_bench feeds it,
 //                      instead of N(0, 1) noise (a normalized image's statistics): the kernels' timing
@@ -79,8 +79,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kCmdFd = 3, kReplyFd = 4;  // child side of the pipes
-const char* const kContenders[] = {"ds", "ds_fma", "torch_eager", "torch_mkldnn", "torch_eager_nomkldnn"};
-const char* const kFmaKernel = "f32_pgemm_fma_6x16_avx2";  // the ds_fma contender's kernel
+const char* const kContenders[] = {"ds", "ds_fastest", "torch_eager", "torch_mkldnn", "torch_eager_nomkldnn"};
+// The ds_fastest contender's kernel: the engine's "fastest" choice (multiply-free or not).
+const char* fast_kernel() { return ds::kernels::select_kernel("fastest").name; }
 bool g_grey_input = false;                                 // --input grey
 
 torch::Tensor input_tensor(int batch) {
@@ -293,7 +294,7 @@ int child_main(const std::string& name, int batch, int threads, const std::strin
   std::unique_ptr<Runner> r;
   try {
     if (name == "ds") r = std::make_unique<EngineRunner>(model, batch, threads, "");
-    else if (name == "ds_fma") r = std::make_unique<EngineRunner>(model, batch, threads, kFmaKernel);
+    else if (name == "ds_fastest") r = std::make_unique<EngineRunner>(model, batch, threads, fast_kernel());
     else if (name == "torch_eager") r = std::make_unique<TorchEagerRunner>(batch, true);
     else if (name == "torch_eager_nomkldnn") r = std::make_unique<TorchEagerRunner>(batch, false);
     else if (name == "torch_mkldnn") r = std::make_unique<TorchMkldnnRunner>(batch);
@@ -467,7 +468,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--out FILE] [--rounds N] [--min-ms MS] [--batches 1,8] [--threads N] [--gap-ms MS] "
-                   "[--save-model PATH] [--contenders ds,ds_fma,...] [--input random|grey] [--quick]\n",
+                   "[--save-model PATH] [--contenders ds,ds_fastest,...] [--input random|grey] [--quick]\n",
                    argv[0]);
       return 2;
     }
@@ -505,14 +506,14 @@ int main(int argc, char** argv) {
     std::printf("[e2e] model saved to %s\n", save_model.c_str());
   }
   const std::string default_kernel = ds::kernels::select_kernel().name;
-  const bool run_fma = kernel_supported(kFmaKernel) && default_kernel != kFmaKernel;
+  const bool run_fast = kernel_supported(fast_kernel()) && default_kernel != fast_kernel();
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::printf("[e2e] ResNet-18 224x224, %d threads, batches", threads);
   for (int b : batches) std::printf(" %d", b);
   std::printf(", %d rounds, >= %g ms per measurement, >= %g ms idle gap between measurements; libtorch %s, mkldnn %s; "
-              "model file %.2f MB; engine kernels: ds %s, ds_fma %s\n",
+              "model file %.2f MB; engine kernels: ds %s, ds_fastest %s\n",
               rounds, min_ms, gap_ms, TORCH_VERSION, at::hasMKLDNN() ? "yes" : "no", double(file_bytes) / 1e6,
-              default_kernel.c_str(), run_fma ? kFmaKernel : "(not run: unsupported or the default)");
+              default_kernel.c_str(), run_fast ? fast_kernel() : "(not run: unsupported or the default)");
   std::fflush(stdout);
 
   FILE* f = std::fopen(out.c_str(), "w");
@@ -525,7 +526,7 @@ int main(int argc, char** argv) {
                "\"has_mkldnn\": %s, \"model_file_bytes\": %zu, \"default_kernel\": %s, \"fma_kernel\": %s, "
                "\"input\": %s, \"quick\": %s},\n\"records\": [\n",
                threads, rounds, min_ms, gap_ms, json_str(TORCH_VERSION).c_str(), at::hasMKLDNN() ? "true" : "false",
-               file_bytes, json_str(default_kernel).c_str(), json_str(run_fma ? kFmaKernel : "").c_str(),
+               file_bytes, json_str(default_kernel).c_str(), json_str(run_fast ? fast_kernel() : "").c_str(),
                g_grey_input ? "\"grey\"" : "\"random\"", quick ? "true" : "false");
   bool first_record = true;
   const auto t_start = Clock::now();
@@ -537,7 +538,7 @@ int main(int argc, char** argv) {
       cs.reserve(std::size(kContenders));  // the pointers in `all` stay valid
       for (const char* name : kContenders) {
         if (!at::hasMKLDNN() && !std::strcmp(name, "torch_mkldnn")) continue;
-        if (!run_fma && !std::strcmp(name, "ds_fma")) continue;
+        if (!run_fast && !std::strcmp(name, "ds_fastest")) continue;
         if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
         cs.push_back(spawn(self, name, b, threads, path));
       }
@@ -598,7 +599,7 @@ int main(int argc, char** argv) {
                    "\"after_cpu_ms\": %.6g, \"kernel\": %s, \"info\": %s, \"rounds_ms\": [",
                    first_record ? "" : ",\n", json_str(c.name).c_str(), b, threads, m, quantile(c.ms, 0.1), quantile(c.ms, 0.9),
                    c.iters, b * 1000.0 / m, c.hwm_kb, c.rss_kb, idle.hwm_kb, quantile(c.after_cpu_ms, 0.5),
-                   json_str(c.name == "ds" ? default_kernel : c.name == "ds_fma" ? kFmaKernel : "").c_str(), json_str(c.info).c_str());
+                   json_str(c.name == "ds" ? default_kernel : c.name == "ds_fastest" ? fast_kernel() : "").c_str(), json_str(c.info).c_str());
       first_record = false;
       for (size_t r = 0; r < c.ms.size(); ++r) std::fprintf(f, "%s%.6g", r ? ", " : "", c.ms[r]);
       std::fprintf(f, "], \"speedup_vs\": {");

@@ -288,10 +288,10 @@ int main(int argc, char** argv) {
       if (e2e_ms(b, c) > 0 && (best.second == 0 || e2e_ms(b, c) < best.second)) best = {c, e2e_ms(b, c)};
     return best;
   };
-  const auto torch1 = faster(1, {"torch_eager", "torch_mkldnn"}), ds1 = faster(1, {"ds", "ds_fma"});
+  const auto torch1 = faster(1, {"torch_eager", "torch_mkldnn"}), ds1 = faster(1, {"ds", "ds_fastest"});
   {
     std::string engines;
-    for (const char* c : {"ds", "ds_fma"})
+    for (const char* c : {"ds", "ds_fastest"})
       if (e2e_ms(1, c) > 0) engines += std::string(engines.empty() ? "" : ", ") + c + " " + ms(e2e_ms(1, c)) + " ms";
     judge("end-to-end ResNet-18 batch 1, all cores: the faster engine contender (" + (engines.empty() ? "-" : engines) +
               ") vs libtorch FP32 with oneDNN (" + (torch1.first.empty() ? "-" : torch1.first + " " + ms(torch1.second) + " ms") + ")",
@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
     auto mb = [&](const std::string& c) { return double(e2e_recs.at({1, c})["peak_rss_kb"]) / 1024; };
     const double idle = double(e2e_recs.at({1, ds1.first})["idle_peak_rss_kb"]) / 1024;
     std::string mine;
-    for (const char* c : {"ds", "ds_fma"})
+    for (const char* c : {"ds", "ds_fastest"})
       if (e2e_recs.count({1, c})) mine += std::string(mine.empty() ? "" : ", ") + c + " " + fmt("%.0f", mb(c)) + " MB";
     verdicts.push_back({"end-to-end peak memory (VmHWM), batch 1: " + mine + " vs " + torch1.first + " " +
                             fmt("%.0f", mb(torch1.first)) + " MB (idle process with the same libraries: " + fmt("%.0f", idle) + " MB)",
@@ -355,8 +355,8 @@ int main(int argc, char** argv) {
         "(geometric mean weighted by each shape's multiplicity in its network). oneDNN: the engine's default kernel, and "
         "per layer the fastest FP32-exact engine kernel measured there (FP16 kernels excluded; which one won is counted "
         "in the target's name and set in bold in the per-layer tables). Picking the minimum of several medians favours "
-        "the engine slightly. End to end: `ds` runs the default kernel, `ds_fma` `f32_pgemm_fma_6x16_avx2` (decode + "
-        "FMA, not multiply-free); the verdict takes the faster. The sgemv target is judged on all cores.\n\n";
+        "the engine slightly. End to end: `ds` runs the default kernel, `ds_fastest` the engine's `--kernel fastest` "
+        "(not multiply-free); the verdict takes the faster. The sgemv target is judged on all cores.\n\n";
 
   // Kernel legend.
   if (!order.empty()) {
@@ -488,8 +488,8 @@ int main(int argc, char** argv) {
     md << "## End to end: ResNet-18, 224x224, " << int(em["threads"]) << " threads\n\n"
        << "`ds`: this repository's ResNet-18, DenseShift 3-bit, FP32 stem and fc (the default policy), exported to a `.dsm` "
           "file (" << fmt("%.2f", double(em["model_file_bytes"]) / 1e6) << " MB) and run by the engine on its default "
-          "kernel (`" << em.value("default_kernel", def_kernel) << "`); `ds_fma`: the same file on `"
-       << (em.value("fma_kernel", "").empty() ? std::string("f32_pgemm_fma_6x16_avx2` (not run here)") : em.value("fma_kernel", "") + "`")
+          "kernel (`" << em.value("default_kernel", def_kernel) << "`); `ds_fastest`: the same file on `"
+       << (em.value("fma_kernel", "").empty() ? std::string("--kernel fastest` (not run here)") : em.value("fma_kernel", "") + "` (`--kernel fastest`)")
        << ". libtorch " << std::string(em["libtorch"]) << " FP32, the same network with the fp32 method: `torch_eager` (eval, "
           "NoGradGuard; its convolution dispatches to oneDNN), `torch_mkldnn` (oneDNN tensor path: BN folded, weights "
           "reordered once, `to_mkldnn()` input, as `torch.utils.mkldnn`), `torch_eager_nomkldnn` (`setUserEnabledMkldnn(false)`: "
@@ -500,14 +500,14 @@ int main(int argc, char** argv) {
           "CPU time a contender's process used after its own measurement ended (spinning worker threads). Each "
           "measurement starts with one untimed run (warm caches), then times back-to-back runs (>= "
        << fmt("%.0f", em.value("min_ms", 0.0)) << " ms) on " << (em.value("input", "random") == "grey" ? "a constant 0.5 input" : "N(0, 1) input") << ".\n\n"
-       << "| contender | batch | median ms | images/s | ds speedup over it | ds_fma speedup over it | peak RSS MB | "
+       << "| contender | batch | median ms | images/s | ds speedup over it | ds_fastest speedup over it | peak RSS MB | "
           "peak over idle MB | CPU after ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [key, r] : e2e_recs) {
       const double m = r["median_ms"];
       const double hwm = double(r["peak_rss_kb"]) / 1024, idle = double(r["idle_peak_rss_kb"]) / 1024;
       auto sp = [&](const char* c) { return key.second == c || e2e_ms(key.first, c) <= 0 ? std::string("-") : x(m / e2e_ms(key.first, c)); };
       md << "| " << key.second << " | " << key.first << " | " << ms(m) << " | " << fmt("%.1f", double(r["images_per_s"])) << " | "
-         << sp("ds") << " | " << sp("ds_fma") << " | " << fmt("%.1f", hwm) << " | " << fmt("%.1f", hwm - idle) << " | "
+         << sp("ds") << " | " << sp("ds_fastest") << " | " << fmt("%.1f", hwm) << " | " << fmt("%.1f", hwm - idle) << " | "
          << (r.contains("after_cpu_ms") ? fmt("%.1f", std::max(double(r["after_cpu_ms"]), 0.0) + 1e-9) : std::string("-")) << " |\n";
     }
     md << "\nIdle process: " << fmt("%.1f", double(e2e_recs.begin()->second["idle_peak_rss_kb"]) / 1024) << " MB.\n\n";
