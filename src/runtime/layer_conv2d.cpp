@@ -48,6 +48,13 @@ class Conv2d : public Layer {
     for (int c = 0; c < cin_g; ++c)
       for (int i = 0; i < kh; ++i)
         for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d, j * d});
+    // The phase rows and columns some tap reads (a 1x1 stride-2 conv reads one phase of four):
+    // the others are not copied.
+    const int s = p_[core::kStride];
+    used_rows_.assign(size_t(s), false);
+    used_cols_.assign(size_t(s), false);
+    for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
+    for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -127,15 +134,19 @@ class Conv2d : public Layer {
             float* dst = split.get() + size_t(i) * s * s * plane;
             for (int yy = 0; yy < int(is.h); ++yy) {
               const int py = yy + pad;
+              if (!used_rows_[size_t(py % s)]) continue;
               float* drow = dst + size_t(py % s) * s * plane + size_t(py / s) * Wq;
               const float* src = x + size_t(yy) * is.w;
               if (s == 1) {
                 std::copy_n(src, is.w, drow + pad);
                 continue;
               }
-              for (int xx = 0; xx < int(is.w); ++xx) {
-                const int px = xx + pad;
-                drow[size_t(px % s) * plane + size_t(px / s)] = src[xx];
+              // Phase column a holds padded columns v * s + a: input column v * s + a - pad.
+              for (int a = 0; a < s; ++a) {
+                if (!used_cols_[size_t(a)]) continue;
+                float* d = drow + size_t(a) * plane;
+                const int v0 = std::max(0, (pad - a + s - 1) / s);
+                for (int v = v0, xx = v0 * s + a - pad; v < Wq && xx < int(is.w); ++v, xx += s) d[v] = src[xx];
               }
             }
           }
@@ -210,6 +221,7 @@ class Conv2d : public Layer {
     int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };
   std::vector<Tap> taps_;  // per row k of the im2col matrix
+  std::vector<bool> used_rows_, used_cols_;  // per phase: read by some tap
 };
 
 }  // namespace
