@@ -41,10 +41,10 @@ step() {  # step N TOTAL "what" ETA_SECONDS
 # `bench_layers --quick` estimates for it ("a full run ... would take about N s"): keep it so that
 # the whole run stays within 15 minutes, with --rounds / --min-ms, or fewer kernels (--skip-kernel).
 if ((quick)); then
-  probe_args="--quick" layers_run="--quick" e2e_run="--quick"
+  probe_args="--quick" layers_run="--quick --fc-variants" e2e_run="--quick"
   eta_probe="5 s" eta_layers="1-2 min" eta_e2e="30 s" eta_total="2-3 min"
 else
-  probe_args="" layers_run="--rounds 7 --min-ms 30" e2e_run="--rounds 7 --min-ms 300 --batches 1,8"
+  probe_args="" layers_run="--rounds 7 --min-ms 30 --fc-variants" e2e_run="--rounds 7 --min-ms 300 --batches 1,8"
   eta_probe="15 s" eta_layers="4-6 min" eta_e2e="1.5 min" eta_total="6-8 min (at most 15)"
 fi
 layers_run="$layers_run $layers_args" e2e_run="$e2e_run $e2e_args"

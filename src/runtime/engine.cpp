@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <cmath>
 #include <stdexcept>
 #include <thread>
@@ -16,6 +17,34 @@ namespace {
 // Activations of one image above this are refused at load: a hostile file must not make the
 // engine allocate gigabytes (2^28 floats = 1 GiB over all values of one image).
 constexpr size_t kMaxFloatsPerImage = size_t(1) << 28;
+
+// Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
+// allocation is a new mmap whose pages fault in on first touch, on every run and serially; the
+// free list hands back the smallest buffer that fits instead. It holds at most what one run's
+// peak needed (the values alive at once), and nothing is ever zero-filled: every layer writes
+// all of its output.
+class Buffers {
+ public:
+  struct Buffer {
+    std::unique_ptr<float[]> data;
+    size_t size = 0;
+  };
+  Buffer take(size_t n) {
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i)
+      if (free_[i].size >= n && (best == free_.size() || free_[i].size < free_[best].size)) best = i;
+    if (best == free_.size()) return Buffer{std::unique_ptr<float[]>(new float[n]), n};
+    Buffer b = std::move(free_[best]);
+    free_.erase(free_.begin() + long(best));
+    return b;
+  }
+  void give(Buffer b) {
+    if (b.data) free_.push_back(std::move(b));
+  }
+
+ private:
+  std::vector<Buffer> free_;
+};
 
 }  // namespace
 
@@ -114,24 +143,27 @@ std::vector<float> Engine::run(const float* images, int batch) const {
   RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
   // Uninitialised buffers: every layer writes all of its output, so zero-filling them first
   // (what std::vector would do) is a wasted pass over memory on every layer.
-  std::vector<std::unique_ptr<float[]>> values(m.layers.size());
-  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].get(); };
+  thread_local Buffers buffers;
+  std::vector<Buffers::Buffer> values(m.layers.size());
+  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].data.get(); };
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& n = m.desc.nodes[i];
     std::vector<Value> in;
     for (uint32_t v : n.inputs) in.push_back(Value{m.shapes[v], data_of(v)});
-    values[i].reset(new float[m.shapes[i + 1].numel() * size_t(batch)]);
+    values[i] = buffers.take(m.shapes[i + 1].numel() * size_t(batch));
     const auto t0 = std::chrono::steady_clock::now();
-    m.layers[i]->run(in, values[i].get(), m.shapes[i + 1], ctx);
+    m.layers[i]->run(in, values[i].data.get(), m.shapes[i + 1], ctx);
     if (m.profile)
       std::fprintf(stderr, "[profile] %3zu %-48s %8.3f ms\n", i, m.layers[i]->describe().c_str(),
                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    // Free values no later node reads, to keep the peak memory near the widest layer.
+    // Give back values no later node reads, to keep the peak memory near the widest layer.
     for (uint32_t v : n.inputs)
-      if (v != 0 && m.last_use[v] == i) values[v - 1].reset();
+      if (v != 0 && m.last_use[v] == i) buffers.give(std::move(values[v - 1]));
   }
-  const float* logits = values.back().get();
-  return std::vector<float>(logits, logits + m.shapes.back().numel() * size_t(batch));
+  const float* logits = values.back().data.get();
+  std::vector<float> out(logits, logits + m.shapes.back().numel() * size_t(batch));
+  for (auto& v : values) buffers.give(std::move(v));
+  return out;
 }
 
 std::vector<float> Engine::probabilities(const float* images, int batch) const {

@@ -115,8 +115,12 @@ class Conv2d : public Layer {
     const int chunk = int(std::max<size_t>(1, std::min<size_t>(size_t(ctx.batch), ((size_t(1) << 31) - 64) / per_image)));
     for (int b0 = 0; b0 < ctx.batch; b0 += chunk) {
       const int nb = std::min(chunk, ctx.batch - b0);
-      // + 16: the last tile may read 8 floats past its row.
-      std::unique_ptr<float[]> split(new float[image * size_t(nb) + 16]());
+      // + 16: the last tile may read 8 floats past its row. Not zero-filled here: each thread
+      // clears the planes it fills (in parallel, and only the phases some tap reads).
+      thread_local std::vector<float> split_buf;  // reused: a fresh buffer would fault its pages in
+      if (split_buf.size() < image * size_t(nb) + 16) split_buf.resize(image * size_t(nb) + 16);
+      float* const split = split_buf.data();
+      std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       for (int b = 0; b < nb; ++b)
         for (kernels::ColumnTile t : one) {
@@ -131,7 +135,11 @@ class Conv2d : public Layer {
           for (int i = i0; i < i1; ++i) {
             const int b = b0 + i / cin_g, c = i % cin_g;
             const float* x = in[0].data + ((size_t(b) * is.c + size_t(gi) * cin_g + size_t(c)) * is.h) * is.w;
-            float* dst = split.get() + size_t(i) * s * s * plane;
+            float* dst = split + size_t(i) * s * s * plane;
+            for (int a = 0; a < s; ++a)
+              for (int bph = 0; bph < s; ++bph)
+                if (used_rows_[size_t(a)] && used_cols_[size_t(bph)])
+                  std::fill_n(dst + (size_t(a) * s + size_t(bph)) * plane, plane, 0.f);
             for (int yy = 0; yy < int(is.h); ++yy) {
               const int py = yy + pad;
               if (!used_rows_[size_t(py % s)]) continue;
@@ -157,7 +165,7 @@ class Conv2d : public Layer {
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
-        panels_[size_t(gi)].run_indirect(tiles, split.get(), koff.data(), out + at, size_t(N), ep, ctx.threads);
+        panels_[size_t(gi)].run_indirect(tiles, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
       }
     }
   }
