@@ -154,7 +154,8 @@ std::vector<float> Engine::run(const float* images, int batch) const {
     const auto t0 = std::chrono::steady_clock::now();
     m.layers[i]->run(in, values[i].data.get(), m.shapes[i + 1], ctx);
     if (m.profile)
-      std::fprintf(stderr, "[profile] %3zu %-48s %8.3f ms\n", i, m.layers[i]->describe().c_str(),
+      std::fprintf(stderr, "[profile] %3zu | %s | %ux%ux%u | %.4f ms\n", i, m.layers[i]->describe().c_str(),
+                   m.shapes[i + 1].c, m.shapes[i + 1].h, m.shapes[i + 1].w,
                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     // Give back values no later node reads, to keep the peak memory near the widest layer.
     for (uint32_t v : n.inputs)
