@@ -4,26 +4,29 @@
 # benchmark (bench_layers) and the end-to-end one (bench_e2e), and writes the report with the
 # targets' verdicts (bench_report), which it also prints: MET / MISSED by how much.
 #
-# usage: scripts/bench_report.sh [--quick] [--build-dir DIR] [--jobs N] [--layers-args "..."] [--e2e-args "..."]
+# usage: scripts/bench_report.sh [--quick] [--report-only] [--build-dir DIR] [--jobs N] [--layers-args "..."] [--e2e-args "..."]
 #   --quick   smoke run (~2 minutes after the build): every code path, few rounds, short measurements;
 #             bench_layers ends it with its estimate of the full run's per-layer part
 #   default   the real run: median of 7 interleaved rounds everywhere, within 15 minutes on 2 cores
 #             after the build (about 15 s probe, 4-6 min per layer, 1.5 min end to end on an idle machine)
+#   --report-only  rewrites the doc from the last run's results (BUILD_DIR/bench-results), e.g.
+#             after editing docs/benchmarks_notes.md; measures nothing
 # Run it on an otherwise idle machine: every contender uses all cores in half of the measurements.
 # It prints the ETA of each step and of the whole run; bench_layers prints one per layer.
 # Raw results stay in BUILD_DIR/bench-results/ (JSON, logs, the plot's data and gnuplot script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0 build=build jobs=$(nproc) layers_args="" e2e_args=""
+quick=0 report_only=0 build=build jobs=$(nproc) layers_args="" e2e_args=""
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
+    --report-only) report_only=1 ;;
     --build-dir) build=$2; shift ;;
     --jobs) jobs=$2; shift ;;
     --layers-args) layers_args=$2; shift ;;
     --e2e-args) e2e_args=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench_report.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -31,6 +34,20 @@ done
 
 res=$build/bench-results
 doc=docs/benchmarks.md png=docs/benchmarks.png notes=docs/benchmarks_notes.md
+if ((report_only)); then
+  for f in probe.json layers.json e2e.json machine.md commands.md; do
+    [ -f "$res/$f" ] || { echo "bench_report.sh: --report-only needs $res/$f from a full run" >&2; exit 1; }
+  done
+  cmake --build "$build" --target bench_report > /dev/null
+  load=$(sed -n 's/.*load average at the start \([0-9.]*\).*/\1/p' "$res/machine.md" | head -n1)
+  plot_args=()
+  if command -v gnuplot > /dev/null; then plot_args=(--plot-data "$res/plot.dat" --plot-script "$res/plot.gp" --plot-png "$png"); fi
+  "$build/bench/bench_report" --probe "$res/probe.json" --layers "$res/layers.json" --e2e "$res/e2e.json" \
+    --machine "$res/machine.md" --commands "$res/commands.md" --notes "$notes" --out "$doc" "${plot_args[@]}" \
+    --load "${load:-0}" --llc-bytes "$(lscpu -B -C=NAME,ALL-SIZE 2>/dev/null | awk '$1 == "L3" {print $2}' | head -n1)"
+  if ((${#plot_args[@]})); then gnuplot "$res/plot.gp" && echo "wrote $png"; fi
+  exit 0
+fi
 t0=$(date +%s)
 step() {  # step N TOTAL "what" ETA_SECONDS
   local el=$(($(date +%s) - t0))
