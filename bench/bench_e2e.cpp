@@ -75,7 +75,12 @@
 #include "train/export.h"
 #include "train/models.h"
 
+#include "bench_common.h"
+
 namespace {
+
+using ds::bench::json_str;
+using ds::bench::parse_list;
 
 using Clock = std::chrono::steady_clock;
 constexpr int kCmdFd = 3, kReplyFd = 4;  // child side of the pipes
@@ -416,25 +421,6 @@ void finish(Child& c) {
   int st = 0;
   if (c.pid > 0) ::waitpid(c.pid, &st, 0);
   c.cmd = c.reply = -1, c.pid = -1;
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') o += '\\';
-    o += ch;
-  }
-  return o + "\"";
-}
-
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p) ++p;
-  }
-  return v;
 }
 
 }  // namespace

@@ -79,12 +79,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "core/codes.h"
 #include "core/model_format.h"
 #include "kernels/kernels.h"
 #include "runtime/engine.h"
 
 namespace {
+
+using ds::bench::json_str;
+using ds::bench::parse_list;
+using ds::bench::short_kernel;
 
 using Clock = std::chrono::steady_clock;
 constexpr int kBits = 3;
@@ -416,16 +421,6 @@ void wait_until_idle() {
   }
 }
 
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p) ++p;
-  }
-  return v;
-}
-
 // Collects Google Benchmark's per-iteration real time (ms) of every run by name.
 class Collector : public benchmark::BenchmarkReporter {
  public:
@@ -435,32 +430,6 @@ class Collector : public benchmark::BenchmarkReporter {
     for (const auto& r : runs) ms[r.run_name.function_name] = r.GetAdjustedRealTime();
   }
 };
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
-
-// f32_pgemm_fma_6x16_avx2 -> fma, f32_pgemm_fma_6x16_avx512 -> fma_avx512, f32_expadd_avx2 ->
-// expadd_avx2: for the progress lines.
-std::string short_kernel(std::string n) {
-  auto cut = [&](const std::string& part) {
-    const size_t p = n.find(part);
-    if (p != std::string::npos) n.erase(p, part.size());
-  };
-  if (n.rfind("f32_pgemm_", 0) == 0) {  // blocked GEMM: fma, hybrid_avx512, ...
-    n = n.substr(10);
-    cut("_6x16");
-    if (n.size() > 5 && n.compare(n.size() - 5, 5, "_avx2") == 0) n.resize(n.size() - 5);
-  } else if (n.rfind("f32_", 0) == 0) {  // tile kernels: expadd_avx2, decode_fma_avx2, ...
-    n = n.substr(4);
-  }
-  return n;
-}
 
 double max_rel_diff(const std::vector<float>& a, const float* b, size_t n) {
   double mx = 0, ref = 1e-30;

@@ -25,9 +25,13 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_common.h"
+
 using json = nlohmann::json;
 
 namespace {
+
+using ds::bench::short_kernel;
 
 json load(const std::string& path) {
   if (path.empty()) return json();
@@ -99,23 +103,6 @@ struct Key {
 struct Verdict {
   std::string name, measured, goal, verdict;
 };
-
-// f32_pgemm_fma_6x16_avx2 -> fma, f32_pgemm_fma_6x16_avx512 -> fma_avx512, f32_expadd_avx2 ->
-// expadd_avx2 (a tile kernel): the short column names.
-std::string short_kernel(std::string n) {
-  auto cut = [&](const std::string& part) {
-    const size_t p = n.find(part);
-    if (p != std::string::npos) n.erase(p, part.size());
-  };
-  if (n.rfind("f32_pgemm_", 0) == 0) {  // blocked GEMM: fma, hybrid_avx512, ...
-    n = n.substr(10);
-    cut("_6x16");
-    if (n.size() > 5 && n.compare(n.size() - 5, 5, "_avx2") == 0) n.resize(n.size() - 5);
-  } else if (n.rfind("f32_", 0) == 0) {  // tile kernels: expadd_avx2, decode_fma_avx2, ...
-    n = n.substr(4);
-  }
-  return n;
-}
 
 std::string threads_str(int t) { return std::to_string(t) + " thread" + (t > 1 ? "s" : ""); }
 
