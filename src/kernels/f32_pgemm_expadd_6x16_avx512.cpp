@@ -7,7 +7,8 @@
 namespace ds::kernels::detail {
 
 void panel_f32_expadd_6x16_avx512(const PanelGemmArgs& a) {
-  validate_panel(a, kAcceptDenseShift);
+  validate_panel(a, kAcceptDenseShift | kAcceptWide);
+  if (a.pixels) return run_wide<0, false>(a);
   run_panel_gemm<Avx512Panel<0, false>>(a);
 }
 

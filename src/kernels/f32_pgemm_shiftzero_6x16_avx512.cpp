@@ -6,7 +6,8 @@
 namespace ds::kernels::detail {
 
 void panel_f32_shiftzero_6x16_avx512(const PanelGemmArgs& a) {
-  validate_panel(a, kAcceptZero);
+  validate_panel(a, kAcceptZero | kAcceptWide);
+  if (a.pixels) return run_wide<0, true>(a);
   run_panel_gemm<Avx512Panel<0, true>>(a);
 }
 

@@ -30,7 +30,7 @@ uint32_t* scratch_words(size_t n);
 
 // Throws std::invalid_argument when a piece of a blocked GEMM is out of range or its weights are
 // of a kind the kernel does not take (`accepted`: kAccept* bits).
-enum : unsigned { kAcceptF32 = 1, kAcceptDenseShift = 2, kAcceptZero = 4 };
+enum : unsigned { kAcceptF32 = 1, kAcceptDenseShift = 2, kAcceptZero = 4, kAcceptWide = 8 };
 void validate_panel(const PanelGemmArgs& a, unsigned accepted);
 
 // A panel kernel behind the GemmArgs interface of kernels.h (tests, benchmarks, --kernel): packs

@@ -53,6 +53,9 @@ struct KernelInfo {
 
 // Every kernel built into this binary, supported here or not.
 const std::vector<KernelInfo>& all_kernels();
+// Whether panel kernel k also takes the wide form (pgemm.h: PanelGemmArgs::pixels, weights in
+// blocks of kWideRows rows): the AVX-512 ones.
+bool takes_wide_form(const KernelInfo& k);
 // The panel kernel the engine runs FP32 layers (stem, classifier) on: the best supported one that
 // takes FP32 weights.
 const KernelInfo& float_panel_kernel();

@@ -10,18 +10,21 @@
 
 namespace ds::kernels {
 
-PanelWeights pack_panel_weights(PanelWeightKind kind, int bits, int M, int K, const uint8_t* rows, size_t row_bytes) {
+PanelWeights pack_panel_weights(PanelWeightKind kind, int bits, int M, int K, const uint8_t* rows, size_t row_bytes,
+                                int block_rows) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("pack_panel_weights: " + what); };
   const bool f32 = kind == PanelWeightKind::kF32;
   if (f32 ? bits != 32 : (bits < core::kMinBits || bits > core::kMaxBits))
     fail("width " + std::to_string(bits) + " does not fit the weight kind");
   if (M < 0 || K < 0) fail("negative size");
+  if (block_rows != kPanelRows && block_rows != kWideRows) fail("blocks of " + std::to_string(block_rows) + " rows");
+  const int R = block_rows;
   const size_t need = f32 ? size_t(K) * 4 : core::packed_bytes(size_t(K), bits);
   if (M > 0 && K > 0 && (rows == nullptr || row_bytes < need)) fail("rows shorter than " + std::to_string(need) + " bytes");
 
   PanelWeights w;
-  w.kind = kind, w.bits = bits, w.M = M, w.K = K;
-  const size_t per_block = size_t(K) * kPanelRows;  // elements
+  w.kind = kind, w.bits = bits, w.M = M, w.K = K, w.block_rows = R;
+  const size_t per_block = size_t(K) * R;  // elements
   const size_t payload = f32 ? per_block * 4 : core::packed_bytes(per_block, bits);
   w.block_bytes = (payload + 16 + 63) / 64 * 64;  // >= 16 spare bytes for the vector decoders
   w.storage.assign(size_t(w.blocks()) * w.block_bytes + 64, 0);
@@ -34,16 +37,16 @@ PanelWeights pack_panel_weights(PanelWeightKind kind, int bits, int M, int K, co
     uint8_t* dst = w.storage.data() + (w.base - w.storage.data()) + size_t(b) * w.block_bytes;
     if (f32) {
       float* out = reinterpret_cast<float*>(dst);
-      for (int r = 0; r < kPanelRows && b * kPanelRows + r < M; ++r) {
-        const uint8_t* row = rows + size_t(b * kPanelRows + r) * row_bytes;
-        for (int k = 0; k < K; ++k) std::memcpy(out + size_t(k) * kPanelRows + size_t(r), row + size_t(k) * 4, 4);
+      for (int r = 0; r < R && b * R + r < M; ++r) {
+        const uint8_t* row = rows + size_t(b * R + r) * row_bytes;
+        for (int k = 0; k < K; ++k) std::memcpy(out + size_t(k) * R + size_t(r), row + size_t(k) * 4, 4);
       }
       continue;
     }
     std::fill(codes.begin(), codes.end(), uint8_t(0));
-    for (int r = 0; r < kPanelRows && b * kPanelRows + r < M; ++r) {
-      const uint8_t* row = rows + size_t(b * kPanelRows + r) * row_bytes;
-      for (int k = 0; k < K; ++k) codes[size_t(k) * kPanelRows + size_t(r)] = core::packed_code_at(row, size_t(k), bits);
+    for (int r = 0; r < R && b * R + r < M; ++r) {
+      const uint8_t* row = rows + size_t(b * R + r) * row_bytes;
+      for (int k = 0; k < K; ++k) codes[size_t(k) * R + size_t(r)] = core::packed_code_at(row, size_t(k), bits);
     }
     core::pack_codes(codes.data(), codes.size(), bits, dst);
   }
@@ -77,13 +80,15 @@ void validate_panel(const PanelGemmArgs& a, unsigned accepted) {
                         : w.kind == PanelWeightKind::kDenseShift ? kAcceptDenseShift
                                                                  : kAcceptZero;
   if (!(accepted & kind)) fail("this kernel does not take these weights");
-  const int panels = a.tiles ? a.N : (a.N + kPanelCols - 1) / kPanelCols;  // indirect: N counts tiles
+  const int panels = (a.tiles || a.pixels) ? a.N : (a.N + kPanelCols - 1) / kPanelCols;  // N counts tiles
+  if (a.pixels && !(accepted & kAcceptWide)) fail("this kernel has no wide form");
+  if ((a.pixels != nullptr) != (w.block_rows == kWideRows)) fail("the wide form needs weights in blocks of 16 rows, and only it");
   if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.N < 0 || a.p0 < 0 || a.p0 > a.p1 || a.p1 > panels ||
       a.xp_panel0 < 0 || a.xp_panel0 > a.p0)
     fail("piece [" + std::to_string(a.mb0) + ", " + std::to_string(a.mb1) + ") x [" + std::to_string(a.p0) + ", " +
          std::to_string(a.p1) + ") is outside " + std::to_string(w.blocks()) + " x " + std::to_string(panels));
-  const bool x_missing = a.tiles ? (!a.x_base || !a.koff) : !a.xp;
-  if (a.mb0 < a.mb1 && a.p0 < a.p1 && (!a.y || (w.K > 0 && x_missing) || (!a.tiles && a.ldy < size_t(a.N))))
+  const bool x_missing = (a.tiles || a.pixels) ? (!a.x_base || !a.koff) : !a.xp;
+  if (a.mb0 < a.mb1 && a.p0 < a.p1 && (!a.y || (w.K > 0 && x_missing) || (!a.tiles && !a.pixels && a.ldy < size_t(a.N))))
     fail("null buffers or ldy below N");
 }
 

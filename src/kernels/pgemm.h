@@ -22,6 +22,10 @@ namespace ds::kernels {
 constexpr int kPanelRows = 6;   // output rows (channels) per micro-tile
 constexpr int kPanelCols = 16;  // output columns per micro-tile = the width of an x panel
 constexpr int kPanelDepth = 256;  // columns of K decoded at a time (a multiple of 4: byte-aligned code runs)
+// The channel-vectorised ("wide") form: 16 output channels in one ZMM x 6 output pixels, for layers
+// with few output pixels (see PixelTile).
+constexpr int kWideRows = 16;
+constexpr int kWidePixels = 6;
 
 enum class PanelWeightKind : uint32_t { kF32, kDenseShift, kShiftWithZero };
 
@@ -37,7 +41,8 @@ struct PanelWeights {
   PanelWeightKind kind = PanelWeightKind::kF32;
   int bits = 32;  // 2..5 for codes, 32 for FP32
   int M = 0, K = 0;
-  size_t block_bytes = 0;  // a multiple of 64
+  int block_rows = kPanelRows;  // kPanelRows, or kWideRows for the wide form
+  size_t block_bytes = 0;       // a multiple of 64
   const uint8_t* base = nullptr;
   std::vector<uint8_t> storage;
 
@@ -47,7 +52,7 @@ struct PanelWeights {
   PanelWeights(const PanelWeights&) = delete;
   PanelWeights& operator=(const PanelWeights&) = delete;
 
-  int blocks() const { return (M + kPanelRows - 1) / kPanelRows; }
+  int blocks() const { return (M + block_rows - 1) / block_rows; }
   const uint8_t* block(int b) const { return base + size_t(b) * block_bytes; }
   size_t bytes() const { return storage.size(); }
 };
@@ -56,7 +61,7 @@ struct PanelWeights {
 // (kDenseShift, kShiftWithZero) or K floats (kF32, bits = 32). Throws std::invalid_argument on a
 // bad width or size.
 PanelWeights pack_panel_weights(PanelWeightKind kind, int bits, int M, int K, const uint8_t* rows,
-                                size_t row_bytes);
+                                size_t row_bytes, int block_rows = kPanelRows);
 
 // Activations for the blocked GEMM: x(k, n) at xp[(n / 16 * K + k) * 16 + n % 16]; the missing
 // columns of the last panel are 0.
@@ -83,6 +88,15 @@ struct ColumnTile {
   int32_t n[2];  // columns of half h inside y (0..8): the rest are computed and dropped
 };
 
+// A tile of the wide form: 6 output pixels anywhere in the output (no row alignment), read at
+// x_base + x[j] + koff[k] (one float each, broadcast) and written at y[m * ldy + y[j]]; pixels
+// j >= n are computed and dropped.
+struct PixelTile {
+  int32_t x[kWidePixels];
+  int32_t y[kWidePixels];
+  int32_t n;
+};
+
 // One piece of the product: row blocks [mb0, mb1) x column panels [p0, p1). Pieces that do not
 // overlap may run on different threads at once.
 //
@@ -104,6 +118,9 @@ struct PanelGemmArgs {
   const ColumnTile* tiles = nullptr;  // indirect form, see above
   const float* x_base = nullptr;
   const int32_t* koff = nullptr;      // K offsets
+  // Wide form (weights packed with block_rows = kWideRows): [p0, p1) are pixel tiles, N their
+  // number, x read as in the indirect form; the whole K is summed in registers per tile.
+  const PixelTile* pixels = nullptr;
 };
 using PanelGemmFn = void (*)(const PanelGemmArgs&);
 

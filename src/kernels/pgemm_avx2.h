@@ -61,11 +61,11 @@ inline void decode_run(const uint8_t* p, int n, uint32_t* out, uint32_t* keep) {
 }
 
 // Block b's codes for columns [k0, k0 + kc) (k0 a multiple of 4, so the run starts on a byte),
-// decoded into out (kc * 6 elements, rounded up to 8) and, for kZeroWordAndKeep, keep.
+// decoded into out (kc * block_rows elements, rounded up to 8) and, for kZeroWordAndKeep, keep.
 template <Decoded D>
 inline void decode_panel(const PanelWeights& w, int b, int k0, int kc, uint32_t* out, uint32_t* keep) {
-  const int n = kc * kPanelRows;
-  const uint8_t* p = w.block(b) + size_t(k0) * kPanelRows * size_t(w.bits) / 8;
+  const int n = kc * w.block_rows;
+  const uint8_t* p = w.block(b) + size_t(k0) * size_t(w.block_rows) * size_t(w.bits) / 8;
   switch (w.bits) {
     case 2: decode_run<2, D>(p, n, out, keep); break;
     case 3: decode_run<3, D>(p, n, out, keep); break;

@@ -86,6 +86,73 @@ struct Avx512Panel {
   }
 };
 
+// The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 6 output pixels,
+// the whole K per tile in registers. Per k: one ZMM of decoded weights (16 channels), and per
+// pixel one float of x broadcast into an FMA (embedded broadcast) or, for the exponent-add
+// pixels (j >= kFma), an integer add of the broadcast bits of x to the weights' exponent words
+// and a float add. Any 6 pixels make a tile, so small images waste no lanes (the 6x16 form
+// follows output rows in halves of 8 and idles 1 lane of 8 at 7 or 14 pixels per row).
+template <int kFma, bool kZero>
+inline void run_wide(const PanelGemmArgs& a) {
+  const PanelWeights& w = *a.w;
+  const int K = w.K, M = w.M;
+  const size_t keep_at = (size_t(K) * kWideRows + 7) / 8 * 8;
+  uint32_t* scratch = scratch_words(keep_at * (kZero ? 2 : 1) + 32);
+  const __m512i bias = _mm512_set1_epi32(kZero ? 0 : 127 << 23);
+  for (int b = a.mb0; b < a.mb1; ++b) {
+    const float* wp;
+    if (w.kind == PanelWeightKind::kF32) {
+      wp = reinterpret_cast<const float*>(w.block(b));
+    } else if constexpr (kZero) {
+      decode_panel<Decoded::kZeroWordAndKeep>(w, b, 0, K, scratch, scratch + keep_at);
+      wp = reinterpret_cast<const float*>(scratch);
+    } else {
+      if (w.kind == PanelWeightKind::kShiftWithZero)
+        decode_panel<Decoded::kZeroF32>(w, b, 0, K, scratch, nullptr);
+      else
+        decode_panel<Decoded::kDenseShiftF32>(w, b, 0, K, scratch, nullptr);
+      wp = reinterpret_cast<const float*>(scratch);
+    }
+    const uint32_t* keep = scratch + keep_at;
+    const int m0 = b * kWideRows, rows = M - m0 < kWideRows ? M - m0 : kWideRows;
+    for (int t = a.p0; t < a.p1; ++t) {
+      const PixelTile& pt = a.pixels[t];
+      const float* xb[kWidePixels];
+      for (int j = 0; j < kWidePixels; ++j) xb[j] = a.x_base + pt.x[j];
+      __m512 acc[kWidePixels];
+      for (auto& v : acc) v = _mm512_setzero_ps();
+      for (int k = 0; k < K; ++k) {
+        const __m512 wv = _mm512_loadu_ps(wp + size_t(k) * kWideRows);
+        const int32_t o = a.koff[k];
+        for (int j = 0; j < kFma; ++j) acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xb[j][o]), acc[j]);
+        if constexpr (kFma < kWidePixels) {
+          const __m512i wi = _mm512_sub_epi32(_mm512_castps_si512(wv), bias);
+          const __m512i kv = kZero ? _mm512_loadu_si512(keep + size_t(k) * kWideRows) : _mm512_setzero_si512();
+          for (int j = kFma; j < kWidePixels; ++j) {
+            uint32_t xbits;
+            __builtin_memcpy(&xbits, xb[j] + o, 4);
+            __m512i prod = _mm512_add_epi32(wi, _mm512_set1_epi32(int(xbits)));
+            if constexpr (kZero) prod = _mm512_and_si512(prod, kv);
+            acc[j] = _mm512_add_ps(acc[j], _mm512_castsi512_ps(prod));
+          }
+        }
+      }
+      for (int j = 0; j < pt.n; ++j) {
+        float v[kWideRows];
+        _mm512_storeu_ps(v, acc[j]);
+        for (int r = 0; r < rows; ++r) {
+          const int m = m0 + r;
+          const size_t at = size_t(m) * a.ldy + size_t(pt.y[j]);
+          float out = v[r] * (a.ep.scale ? a.ep.scale[m] : 1.f) + (a.ep.bias ? a.ep.bias[m] : 0.f);
+          if (a.ep.residual) out += a.ep.residual[at];
+          if (a.ep.relu) out = out > 0.f ? out : 0.f;
+          a.y[at] = out;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ds::kernels::detail
 

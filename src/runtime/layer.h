@@ -50,7 +50,9 @@ class PanelProduct {
  public:
   // False when the kernel for these weights has no panel form (the tile kernels): use
   // weight_product and epilogue instead.
-  bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx);
+  bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide = false);
+  // Whether the kernel for these weights has the wide form (kernels::takes_wide_form).
+  static bool wide_available(const core::NodeDesc& n, const RunContext& ctx);
   int K() const { return w_.K; }
   // pack(p0, p1, out) writes x panels [p0, p1) (K x 16 floats each) to out. Each task packs the
   // panels it needs into its own buffer right before using them, so they are still in cache.
@@ -59,6 +61,10 @@ class PanelProduct {
   // The indirect form (pgemm.h): column tiles read x at x_base + tile offset + koff[k].
   void run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                     size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  // The wide form (prepared with wide = true): pixel tiles of 6 output pixels.
+  void run_wide(const std::vector<kernels::PixelTile>& tiles, const float* x_base, const int32_t* koff, float* y,
+                size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  bool wide() const { return w_.block_rows == kernels::kWideRows; }
   size_t bytes() const { return w_.bytes(); }
 
  private:

@@ -37,6 +37,7 @@ class Conv2d : public Layer {
     if (int64_t(in[0].h) + 2 * pad < eh || int64_t(in[0].w) + 2 * pad < ew || oh <= 0 || ow <= 0)
       bad("kernel larger than the padded input " + std::to_string(in[0].h) + "x" + std::to_string(in[0].w));
     Shape out{uint32_t(cout), uint32_t(oh), uint32_t(ow)};
+    out_pixels_ = int(oh * ow);
     if (in.size() == 2 && (in[1].c != out.c || in[1].h != out.h || in[1].w != out.w)) bad("residual shape differs from the output");
     return out;
   }
@@ -55,10 +56,13 @@ class Conv2d : public Layer {
     used_cols_.assign(size_t(s), false);
     for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
+    // Small images (14x14 and below) on the wide form where the kernel has it: 6 pixels anywhere
+    // per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
+    const bool wide = out_pixels_ <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx);
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
-      if (!panels_.back().prepare(n_, gi * cout_g, (gi + 1) * cout_g, ctx)) {
+      if (!panels_.back().prepare(n_, gi * cout_g, (gi + 1) * cout_g, ctx, wide)) {
         panels_.clear();
         return;
       }
@@ -110,6 +114,7 @@ class Conv2d : public Layer {
       koff.push_back(int32_t(((size_t(t.c) * s + size_t(t.dy % s)) * s + size_t(t.dx % s)) * plane +
                              size_t(t.dy / s) * Wq + size_t(t.dx / s)));
     const std::vector<kernels::ColumnTile> one = column_tiles(int(os.h), int(os.w), Wq);
+    const bool wide = panels_[0].wide();
     // Tile offsets are 32-bit: a batch whose buffers would pass 2^31 floats goes in chunks.
     const size_t per_image = std::max(image, size_t(os.c) * N);
     const int chunk = int(std::max<size_t>(1, std::min<size_t>(size_t(ctx.batch), ((size_t(1) << 31) - 64) / per_image)));
@@ -122,14 +127,19 @@ class Conv2d : public Layer {
       float* const split = split_buf.data();
       std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
-      for (int b = 0; b < nb; ++b)
-        for (kernels::ColumnTile t : one) {
-          for (int h = 0; h < 2; ++h) {
-            t.x[h] += int32_t(size_t(b) * image);
-            t.y[h] += int32_t(size_t(b) * os.c * N);
+      std::vector<kernels::PixelTile> pixels;
+      if (wide) {
+        pixels = pixel_tiles(nb, int(os.w), N, Wq, image, size_t(os.c) * N);
+      } else {
+        for (int b = 0; b < nb; ++b)
+          for (kernels::ColumnTile t : one) {
+            for (int h = 0; h < 2; ++h) {
+              t.x[h] += int32_t(size_t(b) * image);
+              t.y[h] += int32_t(size_t(b) * os.c * N);
+            }
+            tiles.push_back(t);
           }
-          tiles.push_back(t);
-        }
+      }
       for (int gi = 0; gi < g; ++gi) {
         parallel_for(nb * cin_g, ctx.threads, [&](int i0, int i1) {
           for (int i = i0; i < i1; ++i) {
@@ -165,9 +175,30 @@ class Conv2d : public Layer {
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
-        panels_[size_t(gi)].run_indirect(tiles, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
+        if (wide)
+          panels_[size_t(gi)].run_wide(pixels, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
+        else
+          panels_[size_t(gi)].run_indirect(tiles, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
       }
     }
+  }
+
+  // The wide form's tiles: every output pixel of nb images, 6 per tile in order (a tile may span
+  // rows and images); the last tile repeats its last pixel and stores only the real ones.
+  static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, size_t image, size_t out_image) {
+    std::vector<kernels::PixelTile> tiles;
+    const int total = nb * N;
+    for (int first = 0; first < total; first += kernels::kWidePixels) {
+      kernels::PixelTile t{};
+      t.n = std::min(kernels::kWidePixels, total - first);
+      for (int j = 0; j < kernels::kWidePixels; ++j) {
+        const int q = std::min(first + j, total - 1), b = q / N, n = q % N;
+        t.x[j] = int32_t(size_t(b) * image + size_t(n / OW) * Wq + size_t(n % OW));
+        t.y[j] = int32_t(size_t(b) * out_image + size_t(n));
+      }
+      tiles.push_back(t);
+    }
+    return tiles;
   }
 
   // Output rows cut into segments of up to 8 pixels, two segments per tile (a tile may span two
@@ -230,6 +261,8 @@ class Conv2d : public Layer {
   };
   std::vector<Tap> taps_;  // per row k of the im2col matrix
   std::vector<bool> used_rows_, used_cols_;  // per phase: read by some tap
+  static constexpr int kWideMaxPixels = 256;  // the wide form up to 16x16 output pixels
+  mutable int out_pixels_ = 0;               // recorded by infer (shapes are known before prepare)
 };
 
 }  // namespace

@@ -9,19 +9,32 @@ namespace ds::rt {
 
 void shape_error(const std::string& at, const std::string& problem) { throw core::FormatError(at + ": " + problem); }
 
-bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx) {
+namespace {
+
+const kernels::KernelInfo* kernel_for(const core::NodeDesc& n, const RunContext& ctx) {
+  return n.wkind == core::WeightKind::kFloat32     ? ctx.float_kernel
+         : n.wkind == core::WeightKind::kDenseShift ? ctx.kernel
+                                                    : ctx.zero_kernel;
+}
+
+}  // namespace
+
+bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx) {
+  const kernels::KernelInfo* k = kernel_for(n, ctx);
+  return k && kernels::takes_wide_form(*k);
+}
+
+bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide) {
   using kernels::PanelWeightKind;
-  const kernels::KernelInfo* k = n.wkind == core::WeightKind::kFloat32     ? ctx.float_kernel
-                                 : n.wkind == core::WeightKind::kDenseShift ? ctx.kernel
-                                                                            : ctx.zero_kernel;
-  if (!k || !k->panel) return false;
+  const kernels::KernelInfo* k = kernel_for(n, ctx);
+  if (!k || !k->panel || (wide && !kernels::takes_wide_form(*k))) return false;
   const PanelWeightKind kind = n.wkind == core::WeightKind::kFloat32     ? PanelWeightKind::kF32
                                : n.wkind == core::WeightKind::kDenseShift ? PanelWeightKind::kDenseShift
                                                                           : PanelWeightKind::kShiftWithZero;
   const bool f32 = kind == PanelWeightKind::kF32;
   const size_t stride = f32 ? size_t(n.cols) * 4 : n.row_bytes;
   w_ = kernels::pack_panel_weights(kind, f32 ? 32 : int(n.bits), r1 - r0, int(n.cols), n.wdata + size_t(r0) * stride,
-                                   stride);
+                                   stride, wide ? kernels::kWideRows : kernels::kPanelRows);
   fn_ = k->panel;
   return true;
 }
@@ -70,6 +83,15 @@ void PanelProduct::run_indirect(const std::vector<kernels::ColumnTile>& tiles, c
                                 int threads) const {
   for_pieces(int(tiles.size()), threads, [&](kernels::PanelGemmArgs& a) {
     a.tiles = tiles.data(), a.N = int(tiles.size()), a.x_base = x_base, a.koff = koff;
+    a.y = y, a.ldy = ldy, a.ep = ep;
+    fn_(a);
+  });
+}
+
+void PanelProduct::run_wide(const std::vector<kernels::PixelTile>& tiles, const float* x_base, const int32_t* koff,
+                            float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const {
+  for_pieces(int(tiles.size()), threads, [&](kernels::PanelGemmArgs& a) {
+    a.pixels = tiles.data(), a.N = int(tiles.size()), a.x_base = x_base, a.koff = koff;
     a.y = y, a.ldy = ldy, a.ep = ep;
     fn_(a);
   });

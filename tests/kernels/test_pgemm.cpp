@@ -237,6 +237,36 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     b.x_base = padded.data(), b.koff = koff.data(), b.y = y_ind.data();
     k->panel(b);
     for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_ind[i])) << i;
+    if (!takes_wide_form(*k)) continue;
+
+    // The wide form: the same convolution as 6-pixel tiles (any pixels: here in order, the last
+    // tile partial), weights in blocks of 16 rows. The FMA kernel is bit-equal; kernels with
+    // exponent-add terms give the padding's zeros a term below 2^-110 each.
+    std::vector<PixelTile> px;
+    for (int n = 0; n < N; n += kWidePixels) {
+      PixelTile t{};
+      t.n = std::min(kWidePixels, N - n);
+      for (int j = 0; j < kWidePixels; ++j) {
+        const int q = std::min(n + j, N - 1);
+        t.x[j] = (q / W) * Wp + q % W, t.y[j] = q;
+      }
+      px.push_back(t);
+    }
+    const PanelWeights ww = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
+                                               M, K, p.packed.data(), p.row_bytes, kWideRows);
+    std::vector<float> y_wide(size_t(M) * N, 3.f);
+    PanelGemmArgs c = b;
+    c.w = &ww, c.mb1 = ww.blocks(), c.tiles = nullptr, c.pixels = px.data(), c.N = int(px.size()), c.p1 = int(px.size());
+    c.y = y_wide.data();
+    k->panel(c);
+    for (size_t i = 0; i < y_packed.size(); ++i) {
+      if (k->tiny_zero_terms)
+        ASSERT_NEAR(y_packed[i], y_wide[i], 1e-30) << i;
+      else
+        ASSERT_EQ(f2u(y_packed[i]), f2u(y_wide[i])) << i;
+    }
+    c.pixels = nullptr;  // 16-row weights without the wide form: refused
+    EXPECT_THROW(k->panel(c), std::invalid_argument);
   }
 }
 

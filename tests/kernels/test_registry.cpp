@@ -43,7 +43,9 @@ TEST(Registry, DefaultIsASupportedFloatDenseShiftKernel) {
   EXPECT_FALSE(k.fp16_activations);
   EXPECT_EQ(std::string(k.name).rfind("f32_", 0), 0u);
   EXPECT_TRUE(k.multiply_free);
-  if (const KernelInfo* avx2 = find_supported("f32_pgemm_expadd_6x16_avx2")) {
+  if (const KernelInfo* avx512 = find_supported("f32_pgemm_expadd_6x16_avx512")) {
+    EXPECT_EQ(&k, avx512);
+  } else if (const KernelInfo* avx2 = find_supported("f32_pgemm_expadd_6x16_avx2")) {
     EXPECT_EQ(&k, avx2);
   }
   if (const KernelInfo* neon = find_supported("f32_expadd_neon")) {
