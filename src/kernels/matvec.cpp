@@ -58,6 +58,10 @@ void unpack_row(const uint8_t* row, int K, int bits, uint8_t* out) {
 bool always() { return true; }
 
 #if defined(DS_KERNELS_X86)
+bool has_avx512f() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 bool has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -74,6 +78,10 @@ const std::vector<MatvecKernelInfo> kTable = {
      "AVX2 + FMA: 4 rows at a time, codes decoded by VPERMPS table lookup (3-bit: lookup + "
      "shift per 8 weights; 4/5-bit: sign applied by blend, 5-bit exponent built with integer "
      "ops), FMA against 8 contiguous x shared by the 4 rows, 8 partial sums per row"},
+    {"f32_matvec_expadd_avx512", has_avx512f, detail::matvec_f32_expadd_avx512,
+     "multiply-free, AVX-512, batch 1 with 2/3-bit codes: two rows per ZMM (one 64-byte load), "
+     "VPERMD table lookup of exponent-add words, integer add to x's bits, float add; other widths "
+     "and batches as f32_matvec_expadd_avx2"},
     {"f32_matvec_expadd_avx2", has_avx2_fma, detail::matvec_f32_expadd_avx2,
      "multiply-free twin of f32_matvec_fma_avx2: the tables give exponent-add words, each FMA is an "
      "integer add on the bits of x plus a float add; finite x, +-0 and subnormal x add < 2^-110"},

@@ -18,6 +18,7 @@ void matvec_f32_scalar(const MatvecArgs& a);
 #if defined(DS_KERNELS_X86)
 void matvec_f32_fma_avx2(const MatvecArgs& a);
 void matvec_f32_expadd_avx2(const MatvecArgs& a);
+void matvec_f32_expadd_avx512(const MatvecArgs& a);
 #endif
 #if defined(DS_KERNELS_NEON)
 void matvec_f32_neon(const MatvecArgs& a);

@@ -30,8 +30,9 @@ class Linear : public Layer {
     matvec_ = nullptr;
     if (n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->panel) {
       // A multiply-free kernel chosen: the multiply-free matvec twin.
-      for (const auto& k : kernels::all_matvec_kernels())
-        if (k.supported() && std::string(k.name).find("expadd") != std::string::npos && ctx.kernel->multiply_free)
+      for (const auto& k : kernels::all_matvec_kernels())  // best first
+        if (!matvec_ && k.supported() && std::string(k.name).find("expadd") != std::string::npos &&
+            ctx.kernel->multiply_free)
           matvec_ = &k;
       if (!matvec_) matvec_ = &kernels::select_matvec_kernel();
       mv_codes_.assign(kernels::matvec_packed_bytes(out_, in_, int(n_.bits)), 0);
