@@ -117,7 +117,7 @@ step 5 5 "writing $doc and $png" "seconds"
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16' | tr '\n' ' ' || true)
 cache() { lscpu | sed -n "s/^$1 cache: *//p" | head -n1; }
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+git diff --quiet HEAD -- src bench scripts cmake CMakeLists.txt 2>/dev/null || commit="$commit (with uncommitted changes to the code)"
 {
   echo "| | |"
   echo "|---|---|"
