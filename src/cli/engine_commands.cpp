@@ -204,7 +204,7 @@ int run_eval(const EngineArgs& a) {
     rt::Engine e = rt::Engine::load(a.model, rt::EngineOptions{k->name, a.threads});
     std::vector<float> logits;
     EvalNumbers n = eval_engine(e, *ds, a.batch, ref.empty() ? nullptr : &logits);
-    std::printf("%-22s top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.0f images/s, %d threads)", k->name, n.top1, n.top5,
+    std::printf("%-30s top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.0f images/s, %d threads)", k->name, n.top1, n.top5,
                 n.images, n.images_per_s, e.threads());
     if (!ref.empty()) {
       auto [same, worst] = agreement(logits, ref, int(e.info().num_classes));
@@ -246,7 +246,7 @@ int run_infer(const EngineArgs& a) {
 }
 
 int run_bench(const EngineArgs& a) {
-  std::printf("%-22s %7s %12s %12s %14s\n", "kernel", "batch", "median ms", "p90 ms", "images/s");
+  std::printf("%-30s %7s %12s %12s %14s\n", "kernel", "batch", "median ms", "p90 ms", "images/s");
   for (const auto* k : kernels_for(a.kernel.empty() ? "all" : a.kernel)) {
     rt::Engine e = rt::Engine::load(a.model, rt::EngineOptions{k->name, a.threads});
     const auto& info = e.info();
@@ -263,7 +263,7 @@ int run_bench(const EngineArgs& a) {
         ms.push_back(now_ms() - t0);
       }
       const double med = percentile(ms, 0.5);
-      std::printf("%-22s %7d %12.3f %12.3f %14.1f\n", k->name, batch, med, percentile(ms, 0.9), 1000.0 * batch / med);
+      std::printf("%-30s %7d %12.3f %12.3f %14.1f\n", k->name, batch, med, percentile(ms, 0.9), 1000.0 * batch / med);
     }
   }
   return 0;
