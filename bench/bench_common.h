@@ -1,6 +1,7 @@
 // Small helpers the benchmark programs share (bench_layers, bench_e2e, bench_report).
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -15,6 +16,16 @@ inline std::string json_str(const std::string& s) {
     o += c;
   }
   return o + "\"";
+}
+
+// The q-quantile of v (0 <= q <= 1), interpolating between neighbours; 0 for no values.
+inline double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t i = size_t(pos);
+  const double f = pos - double(i);
+  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
 }
 
 // "1,8" -> {1, 8}.

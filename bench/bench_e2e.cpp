@@ -80,6 +80,7 @@
 namespace {
 
 using ds::bench::json_str;
+using ds::bench::quantile;
 using ds::bench::parse_list;
 
 using Clock = std::chrono::steady_clock;
@@ -97,15 +98,6 @@ bool kernel_supported(const std::string& name) {
   for (const auto& k : ds::kernels::all_kernels())
     if (name == k.name) return k.supported();
   return false;
-}
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t i = size_t(pos);
-  const double f = pos - double(i);
-  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
 }
 
 long status_kb(const char* field) {

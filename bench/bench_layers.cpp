@@ -88,6 +88,7 @@
 namespace {
 
 using ds::bench::json_str;
+using ds::bench::quantile;
 using ds::bench::parse_list;
 using ds::bench::short_kernel;
 
@@ -154,14 +155,6 @@ std::vector<LayerShape> all_shapes() {
 
 // ---------------------------------------------------------------- statistics
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t i = size_t(pos);
-  const double f = pos - double(i);
-  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
-}
 double median(const std::vector<double>& v) { return quantile(v, 0.5); }
 
 // ---------------------------------------------------------------- data

@@ -81,8 +81,9 @@ void run_batch1(const MatvecArgs& a) {
 }  // namespace
 
 void matvec_f32_expadd_avx512(const MatvecArgs& a) {
+  if (a.N != 1 || a.bits > 3) return matvec_f32_expadd_avx2(a);
   validate_matvec(a);
-  if (a.N != 1 || a.K == 0 || a.m1 <= a.m0 || a.bits > 3) return matvec_f32_expadd_avx2(a);
+  if (mv_trivial(a)) return;
   if (a.bits == 2)
     run_batch1<2>(a);
   else

@@ -171,15 +171,7 @@ void run(const MatvecArgs& a) {
 
 void matvec_f32_neon(const MatvecArgs& a) {
   validate_matvec(a);
-  if (a.m1 <= a.m0 || a.N == 0) return;
-  if (a.K == 0) {  // no panels: every dot product is 0
-    for (int n = 0; n < a.N; ++n) {
-      for (int m = a.m0; m < a.m1; ++m) {
-        a.y[size_t(n) * size_t(a.M) + size_t(m)] = mv_epilogue(a, m, 0.0f);
-      }
-    }
-    return;
-  }
+  if (mv_trivial(a)) return;
   switch (a.bits) {
     case 2: run<2>(a); break;
     case 3: run<3>(a); break;

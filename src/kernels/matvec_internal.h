@@ -95,5 +95,15 @@ inline float mv_epilogue(const MatvecArgs& a, int m, float dot) {
   return v;
 }
 
+// After validate_matvec: true when the kernel has nothing left to do - no rows or vectors, or
+// K = 0, where every dot product is 0 and y gets the epilogue of 0, written here.
+inline bool mv_trivial(const MatvecArgs& a) {
+  if (a.m1 <= a.m0 || a.N == 0) return true;
+  if (a.K != 0) return false;
+  for (int n = 0; n < a.N; ++n)
+    for (int m = a.m0; m < a.m1; ++m) a.y[size_t(n) * size_t(a.M) + size_t(m)] = mv_epilogue(a, m, 0.0f);
+  return true;
+}
+
 }  // namespace
 }  // namespace ds::kernels::detail
