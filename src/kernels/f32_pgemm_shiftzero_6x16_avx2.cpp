@@ -12,8 +12,7 @@ struct ShiftZeroPanel {
   using Elem = uint32_t;
   static constexpr int kWords = 2;  // word plane, then keep plane
 
-  // The decoder writes whole groups of 8, so the keep plane starts after the rounded-up word plane.
-  static size_t keep_offset(int kc) { return (size_t(kc) * kPanelRows + 7) / 8 * 8; }
+  static size_t keep_offset(int kc) { return keep_plane_at(size_t(kc) * kPanelRows); }
 
   static const uint32_t* panel(const PanelWeights& w, int b, int k0, int kc, uint32_t* scratch) {
     decode_panel<Decoded::kZeroWordAndKeep>(w, b, k0, kc, scratch, scratch + keep_offset(kc));

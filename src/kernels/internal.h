@@ -20,6 +20,19 @@
 
 namespace ds::kernels::detail {
 
+// What this CPU can run (cpu_features.cpp): the supported() checks of the kernel tables.
+bool always();
+#if defined(DS_KERNELS_X86)
+bool has_avx2();
+bool has_avx2_fma();
+bool has_avx512f();
+bool has_avx2_f16c();
+#endif
+#if defined(DS_KERNELS_NEON)
+bool has_neon();
+bool has_neon_fp16();
+#endif
+
 // Throws std::invalid_argument for a width outside 2..5, negative sizes, a row stride shorter
 // than a packed row, or null pointers with non-empty sizes. Called once per kernel call.
 void validate(const GemmArgs& a);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/codes.h"
+#include "kernels/internal.h"
 #include "kernels/matvec_internal.h"
 
 namespace ds::kernels {
@@ -55,20 +56,13 @@ void unpack_row(const uint8_t* row, int K, int bits, uint8_t* out) {
   }
 }
 
-bool always() { return true; }
-
+using detail::always;
 #if defined(DS_KERNELS_X86)
-bool has_avx512f() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-bool has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+using detail::has_avx2_fma;
+using detail::has_avx512f;
 #endif
 #if defined(DS_KERNELS_NEON)
-bool has_neon() { return true; }  // Advanced SIMD is baseline on aarch64
+using detail::has_neon;
 #endif
 
 // Best first: the default is the first supported entry.

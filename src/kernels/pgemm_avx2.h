@@ -48,6 +48,10 @@ inline __m256i dense_table() {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
 }
 
+// Where the keep plane of a kZeroWordAndKeep panel of n weights starts: after the word plane,
+// rounded up to a whole group of 8 (the decoder writes whole groups).
+inline size_t keep_plane_at(size_t n) { return (n + 7) / 8 * 8; }
+
 template <int B, Decoded D>
 inline void decode_run(const uint8_t* p, int n, uint32_t* out, uint32_t* keep) {
   constexpr bool kTable = B <= 3 && (D == Decoded::kDenseShiftF32 || D == Decoded::kDenseShiftWord);

@@ -40,7 +40,7 @@ struct Avx512Panel {
   using Elem = uint32_t;  // float bits (FMA rows and DenseShift exponent rows) or words + keep (kZero)
   static constexpr int kWords = kZero ? 2 : 1;
 
-  static size_t keep_offset(int kc) { return (size_t(kc) * kPanelRows + 7) / 8 * 8; }
+  static size_t keep_offset(int kc) { return keep_plane_at(size_t(kc) * kPanelRows); }
 
   static const uint32_t* panel(const PanelWeights& w, int b, int k0, int kc, uint32_t* scratch) {
     if (w.kind == PanelWeightKind::kF32) return reinterpret_cast<const uint32_t*>(w.block(b)) + size_t(k0) * kPanelRows;
@@ -96,7 +96,7 @@ template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;
   const int K = w.K, M = w.M;
-  const size_t keep_at = (size_t(K) * kWideRows + 7) / 8 * 8;
+  const size_t keep_at = keep_plane_at(size_t(K) * kWideRows);
   uint32_t* scratch = scratch_words(keep_at * (kZero ? 2 : 1) + 32);
   const __m512i bias = _mm512_set1_epi32(kZero ? 0 : 127 << 23);
   for (int b = a.mb0; b < a.mb1; ++b) {

@@ -5,52 +5,21 @@
 #include <stdexcept>
 #include <string>
 
-#if defined(DS_KERNELS_X86)
-#include <cpuid.h>
-#endif
-#if defined(DS_KERNELS_NEON)
-#include <sys/auxv.h>
-#ifndef HWCAP_ASIMDHP
-#define HWCAP_ASIMDHP (1 << 10)  // linux/arch/arm64/include/uapi/asm/hwcap.h
-#endif
-#endif
-
 #include "kernels/internal.h"
 
 namespace ds::kernels {
 namespace {
 
-bool always() { return true; }
-
+using detail::always;
 #if defined(DS_KERNELS_X86)
-// __builtin_cpu_supports also checks that the OS saves the YMM registers (XGETBV), not just
-// the CPUID bit. __builtin_cpu_init is only needed before static constructors, but is cheap.
-bool has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-}
-bool has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-bool has_avx512f() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
-// Clang's __builtin_cpu_supports does not know "f16c", so that bit comes from CPUID leaf 1
-// (ECX bit 29). The OS-support check for YMM state is already part of the avx2 test.
-bool has_avx2_f16c() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!has_avx2() || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
-  return (ecx & (1u << 29)) != 0;
-}
+using detail::has_avx2;
+using detail::has_avx2_f16c;
+using detail::has_avx2_fma;
+using detail::has_avx512f;
 #endif
-
 #if defined(DS_KERNELS_NEON)
-// Advanced SIMD (and FCVTN/FCVTL to and from FP16) is part of ARMv8.0-A: every aarch64 CPU.
-bool has_neon() { return true; }
-// FP16 arithmetic (FADD on half lanes) is optional before ARMv8.2; the kernel reports it.
-bool has_neon_fp16() { return (getauxval(AT_HWCAP) & HWCAP_ASIMDHP) != 0; }
+using detail::has_neon;
+using detail::has_neon_fp16;
 #endif
 
 const std::vector<KernelInfo> kTable = {
