@@ -83,8 +83,7 @@ void validate_panel(const PanelGemmArgs& a, unsigned accepted) {
   const int panels = (a.tiles || a.pixels) ? a.N : (a.N + kPanelCols - 1) / kPanelCols;  // N counts tiles
   if (a.pixels && !(accepted & kAcceptWide)) fail("this kernel has no wide form");
   if ((a.pixels != nullptr) != (w.block_rows == kWideRows)) fail("the wide form needs weights in blocks of 16 rows, and only it");
-  if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.N < 0 || a.p0 < 0 || a.p0 > a.p1 || a.p1 > panels ||
-      a.xp_panel0 < 0 || a.xp_panel0 > a.p0)
+  if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.N < 0 || a.p0 < 0 || a.p0 > a.p1 || a.p1 > panels)
     fail("piece [" + std::to_string(a.mb0) + ", " + std::to_string(a.mb1) + ") x [" + std::to_string(a.p0) + ", " +
          std::to_string(a.p1) + ") is outside " + std::to_string(w.blocks()) + " x " + std::to_string(panels));
   const bool x_missing = (a.tiles || a.pixels) ? (!a.x_base || !a.koff) : !a.xp;

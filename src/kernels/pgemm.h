@@ -108,8 +108,7 @@ struct PixelTile {
 struct PanelGemmArgs {
   const PanelWeights* w = nullptr;
   int mb0 = 0, mb1 = 0;
-  const float* xp = nullptr;  // panels of x, K = w->K: panel p at xp + (p - xp_panel0) * K * 16
-  int xp_panel0 = 0;          // the panel xp starts with (<= p0), when it holds only some panels
+  const float* xp = nullptr;  // panels of x, K = w->K: panel p at xp + p * K * 16
   int N = 0;
   int p0 = 0, p1 = 0;
   float* y = nullptr;  // y(m, n) at y[m * ldy + n], m and n absolute

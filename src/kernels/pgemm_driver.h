@@ -64,7 +64,7 @@ inline void run_panel_gemm(const PanelGemmArgs& a) {
           io.koff = a.koff + k0;
         } else {
           const int n0 = p * kPanelCols, cols = imin(kPanelCols, a.N - n0);
-          io.x[0] = a.xp + (size_t(p - a.xp_panel0) * size_t(K) + size_t(k0)) * kPanelCols;
+          io.x[0] = a.xp + (size_t(p) * size_t(K) + size_t(k0)) * kPanelCols;
           io.x[1] = io.x[0] + 8;
           io.y[0] = size_t(n0), io.y[1] = size_t(n0) + 8;
           io.n[0] = imin(8, cols), io.n[1] = imax(0, cols - 8);

@@ -54,10 +54,8 @@ class PanelProduct {
   // Whether the kernel for these weights has the wide form (kernels::takes_wide_form).
   static bool wide_available(const core::NodeDesc& n, const RunContext& ctx);
   int K() const { return w_.K; }
-  // pack(p0, p1, out) writes x panels [p0, p1) (K x 16 floats each) to out. Each task packs the
-  // panels it needs into its own buffer right before using them, so they are still in cache.
-  using PackFn = std::function<void(int p0, int p1, float* out)>;
-  void run(const PackFn& pack, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
+  // x already in panels (kernels::pack_panel_x), N columns.
+  void run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   // The indirect form (pgemm.h): column tiles read x at x_base + tile offset + koff[k].
   void run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                     size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;

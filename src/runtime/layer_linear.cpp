@@ -65,11 +65,7 @@ class Linear : public Layer {
       kernels::pack_panel_x(xt.data(), size_t(N), in_, N, 0, in_, xp.data());
       kernels::PanelEpilogue ep;
       ep.scale = n_.scale, ep.bias = n_.bias, ep.relu = relu_;
-      const size_t panel = size_t(in_) * kernels::kPanelCols;
-      auto pack = [&](int p0, int p1, float* out) {
-        std::copy(xp.begin() + long(p0 * panel), xp.begin() + long(p1 * panel), out);
-      };
-      product_.run(pack, N, yt.data(), size_t(N), ep, ctx.threads);
+      product_.run(xp.data(), N, yt.data(), size_t(N), ep, ctx.threads);
     } else {
       parallel_for(out_, ctx.threads, [&](int r0, int r1) {
         weight_product(n_, r0, r1, xt.data(), N, yt.data() + size_t(r0) * N, ctx);

@@ -44,8 +44,8 @@ void PanelProduct::for_pieces(int columns, int threads,
   // Tasks: chunks of up to 16 row blocks (96 rows: what the kernel decodes at once) times ranges
   // of at most 8 column panels (<= 8 x K x 64 bytes of packed x: L2), and about 2 tasks per
   // thread so a slow thread does not hold the others up (ResNet-18 at batch 1 on 2 threads: 2 per
-  // thread 24.6 ms, 1 per thread 26, 4 per thread 25.7, 8 per thread 26.4). Every task decodes its rows' weights
-  // (and, packed, packs its panels): splitting rows repeats the packing, columns the decoding.
+  // thread 24.6 ms, 1 per thread 26, 4 per thread 25.7, 8 per thread 26.4; build/bench/engine_bench).
+  // Every task decodes its rows' weights: splitting columns repeats the decoding.
   constexpr int kMaxColumns = 8;
   const int blocks = w_.blocks();
   if (blocks == 0 || columns == 0) return;
@@ -71,16 +71,10 @@ void PanelProduct::for_pieces(int columns, int threads,
   });
 }
 
-void PanelProduct::run(const PackFn& pack, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
+void PanelProduct::run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep,
                        int threads) const {
-  const size_t panel_floats = size_t(w_.K) * kernels::kPanelCols;
   for_pieces((N + kernels::kPanelCols - 1) / kernels::kPanelCols, threads, [&](kernels::PanelGemmArgs& a) {
-    thread_local std::vector<float> buf;
-    const size_t need = size_t(a.p1 - a.p0) * panel_floats;
-    if (buf.size() < need) buf.resize(need);
-    pack(a.p0, a.p1, buf.data());
-    a.xp = buf.data(), a.xp_panel0 = a.p0;
-    a.N = N, a.y = y, a.ldy = ldy, a.ep = ep;
+    a.xp = xp, a.N = N, a.y = y, a.ldy = ldy, a.ep = ep;
     fn_(a);
   });
 }
