@@ -95,7 +95,11 @@ struct Engine::Impl {
     const char* prof = std::getenv("DS_PROFILE");
     profile = prof && *prof && std::string(prof) != "0";
     const RunContext ctx{1, threads, kernel, zero_kernel, float_kernel};
-    for (auto& l : layers) l->prepare(ctx);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::vector<Shape> in;
+      for (uint32_t v : desc.nodes[i].inputs) in.push_back(shapes[v]);
+      layers[i]->prepare(ctx, in, shapes[i + 1]);
+    }
   }
 };
 

@@ -32,9 +32,9 @@ class Layer {
   virtual ~Layer() = default;
   // Output shape for these inputs; throws core::FormatError("<at>: problem") when they do not fit.
   virtual Shape infer(const std::vector<Shape>& in, const std::string& at) const = 0;
-  // Once, after infer, with the kernels chosen (batch unset): layers with weights repack them
-  // for their kernel here.
-  virtual void prepare(const RunContext&) {}
+  // Once, after infer, with the kernels chosen (batch unset) and the shapes infer accepted: layers
+  // with weights repack them for their kernel here, and precompute what depends on shapes alone.
+  virtual void prepare(const RunContext&, const std::vector<Shape>& /*in*/, Shape /*out*/) {}
   virtual void run(const std::vector<Value>& in, float* out, Shape out_shape, const RunContext& ctx) const = 0;
   virtual std::string describe() const = 0;
 };

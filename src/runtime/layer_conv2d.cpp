@@ -37,12 +37,11 @@ class Conv2d : public Layer {
     if (int64_t(in[0].h) + 2 * pad < eh || int64_t(in[0].w) + 2 * pad < ew || oh <= 0 || ow <= 0)
       bad("kernel larger than the padded input " + std::to_string(in[0].h) + "x" + std::to_string(in[0].w));
     Shape out{uint32_t(cout), uint32_t(oh), uint32_t(ow)};
-    out_pixels_ = int(oh * ow);
     if (in.size() == 2 && (in[1].c != out.c || in[1].h != out.h || in[1].w != out.w)) bad("residual shape differs from the output");
     return out;
   }
 
-  void prepare(const RunContext& ctx) override {
+  void prepare(const RunContext& ctx, const std::vector<Shape>& in, Shape out) override {
     const int g = p_[core::kGroups], cout_g = p_[core::kOutC] / g, cin_g = p_[core::kInC] / g;
     const int kh = p_[core::kKernelH], kw = p_[core::kKernelW], d = p_[core::kDilation];
     taps_.clear();
@@ -58,7 +57,7 @@ class Conv2d : public Layer {
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
     // Small images (32x32 and below) on the wide form where the kernel has it: 6 pixels anywhere
     // per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
-    const bool wide = out_pixels_ <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx);
+    const bool wide = int(out.h * out.w) <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx);
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -67,6 +66,15 @@ class Conv2d : public Layer {
         return;
       }
     }
+    // The phase-split input and the taps' offsets in it (see run_panels), fixed by the shapes.
+    const int pad = p_[core::kPad];
+    Hq_ = (int(in[0].h) + 2 * pad + s - 1) / s, Wq_ = (int(in[0].w) + 2 * pad + s - 1) / s;
+    plane_ = size_t(Hq_) * Wq_, image_ = size_t(cin_g) * s * s * plane_;
+    koff_.clear();
+    for (const Tap& t : taps_)
+      koff_.push_back(int32_t(((size_t(t.c) * s + size_t(t.dy % s)) * s + size_t(t.dx % s)) * plane_ +
+                              size_t(t.dy / s) * Wq_ + size_t(t.dx / s)));
+    column_tiles_ = wide ? std::vector<kernels::ColumnTile>() : column_tiles(int(out.h), int(out.w), Wq_);
   }
 
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
@@ -106,14 +114,8 @@ class Conv2d : public Layer {
   void run_panels(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
-    const int N = int(os.h * os.w), pad = p_[core::kPad], s = p_[core::kStride];
-    const int Hq = (int(is.h) + 2 * pad + s - 1) / s, Wq = (int(is.w) + 2 * pad + s - 1) / s;
-    const size_t plane = size_t(Hq) * Wq, image = size_t(cin_g) * s * s * plane;
-    std::vector<int32_t> koff;
-    for (const Tap& t : taps_)
-      koff.push_back(int32_t(((size_t(t.c) * s + size_t(t.dy % s)) * s + size_t(t.dx % s)) * plane +
-                             size_t(t.dy / s) * Wq + size_t(t.dx / s)));
-    const std::vector<kernels::ColumnTile> one = column_tiles(int(os.h), int(os.w), Wq);
+    const int N = int(os.h * os.w), pad = p_[core::kPad], s = p_[core::kStride], Wq = Wq_;
+    const size_t plane = plane_, image = image_;
     const bool wide = panels_[0].wide();
     // Tile offsets are 32-bit: a batch whose buffers would pass 2^31 floats goes in chunks.
     const size_t per_image = std::max(image, size_t(os.c) * N);
@@ -132,7 +134,7 @@ class Conv2d : public Layer {
         pixels = pixel_tiles(nb, int(os.w), N, Wq, image, size_t(os.c) * N);
       } else {
         for (int b = 0; b < nb; ++b)
-          for (kernels::ColumnTile t : one) {
+          for (kernels::ColumnTile t : column_tiles_) {
             for (int h = 0; h < 2; ++h) {
               t.x[h] += int32_t(size_t(b) * image);
               t.y[h] += int32_t(size_t(b) * os.c * N);
@@ -176,9 +178,9 @@ class Conv2d : public Layer {
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
         if (wide)
-          panels_[size_t(gi)].run_wide(pixels, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
+          panels_[size_t(gi)].run_wide(pixels, split, koff_.data(), out + at, size_t(N), ep, ctx.threads);
         else
-          panels_[size_t(gi)].run_indirect(tiles, split, koff.data(), out + at, size_t(N), ep, ctx.threads);
+          panels_[size_t(gi)].run_indirect(tiles, split, koff_.data(), out + at, size_t(N), ep, ctx.threads);
       }
     }
   }
@@ -264,7 +266,12 @@ class Conv2d : public Layer {
   // The wide form up to 32x32 output pixels: measured on ResNet-18, it wins at 28x28 (no 8,8,8,4
   // row segments) and below, and loses a little at 56x56 and 112x112.
   static constexpr int kWideMaxPixels = 1024;
-  mutable int out_pixels_ = 0;               // recorded by infer (shapes are known before prepare)
+  // Set by prepare for the panel forms: the phase planes (Hq_ x Wq_, plane_ floats each; image_
+  // floats per image), each tap's offset in them, and one image's column tiles (6x16 form).
+  int Hq_ = 0, Wq_ = 0;
+  size_t plane_ = 0, image_ = 0;
+  std::vector<int32_t> koff_;
+  std::vector<kernels::ColumnTile> column_tiles_;
 };
 
 }  // namespace

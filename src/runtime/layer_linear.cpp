@@ -24,7 +24,7 @@ class Linear : public Layer {
     return Shape{uint32_t(out_), 1, 1};
   }
 
-  void prepare(const RunContext& ctx) override {
+  void prepare(const RunContext& ctx, const std::vector<Shape>&, Shape) override {
     // DenseShift codes with a blocked (panel) kernel chosen: the matrix-vector kernels, vectorised
     // along K, which keep every lane busy at batch 1 where the GEMM forms idle most of them.
     matvec_ = nullptr;
