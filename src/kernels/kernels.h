@@ -49,13 +49,13 @@ struct KernelInfo {
   // +-0 and subnormal activations add a term below 2^-110 instead of exactly 0 (the one-add
   // exponent kernels): results differ from the exact kernels only where an output is that tiny.
   bool tiny_zero_terms;
+  // The panel kernel also takes the wide form (pgemm.h: PanelGemmArgs::pixels, weights in blocks
+  // of kWideRows rows).
+  bool wide_form;
 };
 
 // Every kernel built into this binary, supported here or not.
 const std::vector<KernelInfo>& all_kernels();
-// Whether panel kernel k also takes the wide form (pgemm.h: PanelGemmArgs::pixels, weights in
-// blocks of kWideRows rows): the AVX-512 ones.
-bool takes_wide_form(const KernelInfo& k);
 // The panel kernel the engine runs FP32 layers (stem, classifier) on: the best supported one that
 // takes FP32 weights.
 const KernelInfo& float_panel_kernel();

@@ -71,23 +71,24 @@ const std::vector<MatvecKernelInfo> kTable = {
     {"f32_matvec_fma_avx2", has_avx2_fma, detail::matvec_f32_fma_avx2,
      "AVX2 + FMA: 4 rows at a time, codes decoded by VPERMPS table lookup (3-bit: lookup + "
      "shift per 8 weights; 4/5-bit: sign applied by blend, 5-bit exponent built with integer "
-     "ops), FMA against 8 contiguous x shared by the 4 rows, 8 partial sums per row"},
+     "ops), FMA against 8 contiguous x shared by the 4 rows, 8 partial sums per row", false},
     {"f32_matvec_expadd_avx512", has_avx512f, detail::matvec_f32_expadd_avx512,
      "multiply-free, AVX-512, batch 1 with 2/3-bit codes: two rows per ZMM (one 64-byte load), "
      "VPERMD table lookup of exponent-add words, integer add to x's bits, float add; other widths "
-     "and batches as f32_matvec_expadd_avx2"},
+     "and batches as f32_matvec_expadd_avx2", true},
     {"f32_matvec_expadd_avx2", has_avx2_fma, detail::matvec_f32_expadd_avx2,
      "multiply-free twin of f32_matvec_fma_avx2: the tables give exponent-add words, each FMA is an "
-     "integer add on the bits of x plus a float add; finite x, +-0 and subnormal x add < 2^-110"},
+     "integer add on the bits of x plus a float add; finite x, +-0 and subnormal x add < 2^-110",
+     true},
 #endif
 #if defined(DS_KERNELS_NEON)
     {"f32_matvec_neon", has_neon, detail::matvec_f32_neon,
      "NEON: 4 rows at a time, float bits built from the code with shift + bit-select, FMLA "
-     "against 4 contiguous x shared by the 4 rows, 8 partial sums per row"},
+     "against 4 contiguous x shared by the 4 rows, 8 partial sums per row", false},
 #endif
     {"f32_matvec_scalar", always, detail::matvec_f32_scalar,
      "portable reference over the matvec layout: 8 partial float sums per row (one per lane), "
-     "as the SIMD kernels"},
+     "as the SIMD kernels", false},
 };
 
 }  // namespace
@@ -183,6 +184,12 @@ void validate_matvec(const MatvecArgs& a) {
 }  // namespace detail
 
 const std::vector<MatvecKernelInfo>& all_matvec_kernels() { return kTable; }
+
+const MatvecKernelInfo* multiply_free_matvec_kernel() {
+  for (const MatvecKernelInfo& k : kTable)
+    if (k.multiply_free && k.supported()) return &k;
+  return nullptr;
+}
 
 const MatvecKernelInfo& select_matvec_kernel(const std::string& name) {
   const MatvecKernelInfo* found = nullptr;

@@ -78,6 +78,7 @@ struct MatvecKernelInfo {
   bool (*supported)();   // CPU can run it
   MatvecFn fn;           // validates its arguments (std::invalid_argument) and computes
   const char* doc;       // one line: how it decodes and sums
+  bool multiply_free;    // forms w * x by exponent addition, without a floating-point multiply
 };
 
 // Every matvec kernel built into this binary, supported here or not.
@@ -85,5 +86,7 @@ const std::vector<MatvecKernelInfo>& all_matvec_kernels();
 // The fastest supported matvec kernel, unless `name` picks one (throws std::invalid_argument
 // naming the choices when `name` is unknown or unsupported).
 const MatvecKernelInfo& select_matvec_kernel(const std::string& name = "");
+// The fastest supported multiply-free matvec kernel, or null where there is none.
+const MatvecKernelInfo* multiply_free_matvec_kernel();
 
 }  // namespace ds::kernels

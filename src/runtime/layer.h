@@ -51,7 +51,7 @@ class PanelProduct {
   // False when the kernel for these weights has no panel form (the tile kernels): use
   // weight_product and epilogue instead.
   bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide = false);
-  // Whether the kernel for these weights has the wide form (kernels::takes_wide_form).
+  // Whether the kernel for these weights has the wide form (KernelInfo::wide_form).
   static bool wide_available(const core::NodeDesc& n, const RunContext& ctx);
   int K() const { return w_.K; }
   // x already in panels (kernels::pack_panel_x), N columns.

@@ -29,11 +29,8 @@ class Linear : public Layer {
     // along K, which keep every lane busy at batch 1 where the GEMM forms idle most of them.
     matvec_ = nullptr;
     if (n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->panel) {
-      // A multiply-free kernel chosen: the multiply-free matvec twin.
-      for (const auto& k : kernels::all_matvec_kernels())  // best first
-        if (!matvec_ && k.supported() && std::string(k.name).find("expadd") != std::string::npos &&
-            ctx.kernel->multiply_free)
-          matvec_ = &k;
+      // A multiply-free kernel chosen: a multiply-free matvec kernel where there is one.
+      if (ctx.kernel->multiply_free) matvec_ = kernels::multiply_free_matvec_kernel();
       if (!matvec_) matvec_ = &kernels::select_matvec_kernel();
       mv_codes_.assign(kernels::matvec_packed_bytes(out_, in_, int(n_.bits)), 0);
       kernels::matvec_pack(n_.wdata, n_.row_bytes, int(n_.bits), out_, in_, mv_codes_.data());

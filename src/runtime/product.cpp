@@ -21,13 +21,13 @@ const kernels::KernelInfo* kernel_for(const core::NodeDesc& n, const RunContext&
 
 bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx) {
   const kernels::KernelInfo* k = kernel_for(n, ctx);
-  return k && kernels::takes_wide_form(*k);
+  return k && k->wide_form;
 }
 
 bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide) {
   using kernels::PanelWeightKind;
   const kernels::KernelInfo* k = kernel_for(n, ctx);
-  if (!k || !k->panel || (wide && !kernels::takes_wide_form(*k))) return false;
+  if (!k || !k->panel || (wide && !k->wide_form)) return false;
   const PanelWeightKind kind = n.wkind == core::WeightKind::kFloat32     ? PanelWeightKind::kF32
                                : n.wkind == core::WeightKind::kDenseShift ? PanelWeightKind::kDenseShift
                                                                           : PanelWeightKind::kShiftWithZero;

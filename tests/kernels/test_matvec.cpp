@@ -311,5 +311,17 @@ TEST(MatvecRegistry, TableAndSelection) {
   }
 }
 
+// The multiply-free choice is a supported multiply-free kernel (on x86: the exponent-add twins).
+TEST(MatvecRegistry, MultiplyFreeChoice) {
+  const MatvecKernelInfo* k = multiply_free_matvec_kernel();
+  bool any = false;
+  for (const MatvecKernelInfo& e : all_matvec_kernels()) any = any || (e.multiply_free && e.supported());
+  ASSERT_EQ(k != nullptr, any);
+  if (k) {
+    EXPECT_TRUE(k->multiply_free);
+    EXPECT_TRUE(k->supported());
+  }
+}
+
 }  // namespace
 }  // namespace ds::kernels::test

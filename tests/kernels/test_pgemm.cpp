@@ -237,7 +237,7 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     b.x_base = padded.data(), b.koff = koff.data(), b.y = y_ind.data();
     k->panel(b);
     for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_ind[i])) << i;
-    if (!takes_wide_form(*k)) continue;
+    if (!k->wide_form) continue;
 
     // The wide form: the same convolution as 6-pixel tiles (any pixels: here in order, the last
     // tile partial), weights in blocks of 16 rows. The FMA kernel is bit-equal; kernels with
