@@ -74,7 +74,8 @@ class PanelProduct {
 };
 
 // y = W x for rows [r0, r1) of the node's weights: x is K x N (K = weight cols), y is
-// (r1 - r0) x N. DenseShift / shift-with-zero codes go to the kernel, FP32 to a float loop.
+// (r1 - r0) x N, on a tile kernel (kernels.h): DenseShift or shift-with-zero codes only. FP32
+// weights always run on the float panel kernel (PanelProduct), which every build has.
 void weight_product(const core::NodeDesc& n, int r0, int r1, const float* x, int N, float* y, const RunContext& ctx);
 
 // Per output row r: y = y * scale[r] + bias[r] (+ residual), then ReLU if asked.
