@@ -17,6 +17,7 @@
 #include "core/codes.h"
 #include "kernels/kernels.h"
 #include "kernels/pgemm.h"
+#include "kernels/winograd.h"
 
 namespace ds::kernels::detail {
 
@@ -71,6 +72,8 @@ void gemm_f32_pgemm_fma_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_hybrid_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_expadd_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_shiftzero_6x16_avx512(const GemmArgs& a);
+void winograd_input_f32_2x2_3x3_avx512(const WinogradInputArgs& a);
+void winograd_product_f32_2x2_3x3_avx512(const WinogradProductArgs& a);
 #endif
 
 // The kernels. Each file defines one; the table in registry.cpp says what each does.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/pgemm.h"
+#include "kernels/winograd.h"
 
 namespace ds::kernels {
 
@@ -52,6 +53,9 @@ struct KernelInfo {
   // The panel kernel also takes the wide form (pgemm.h: PanelGemmArgs::pixels, weights in blocks
   // of kWideRows rows).
   bool wide_form;
+  // Non-null: stride-1 pad-1 3x3 convolutions (one group, no dilation) run as Winograd
+  // F(2x2, 3x3) (winograd.h) on these functions; every other layer on `panel`.
+  const WinogradKernel* winograd;
 };
 
 // Every kernel built into this binary, supported here or not.

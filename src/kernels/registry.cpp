@@ -22,85 +22,97 @@ using detail::has_neon;
 using detail::has_neon_fp16;
 #endif
 
+#if defined(DS_KERNELS_X86)
+const WinogradKernel kWinograd2x2Avx512 = {detail::winograd_input_f32_2x2_3x3_avx512,
+                                           detail::winograd_product_f32_2x2_3x3_avx512};
+#endif
+
 const std::vector<KernelInfo> kTable = {
     {"f32_expadd_scalar", WeightSet::kDenseShift, true, false, always,
      detail::gemm_f32_expadd_scalar,
      "DenseShift reference, portable: exponent add on FP32 bits; zeros, subnormals, inf, NaN and "
      "overflow formed exactly as IEEE x*w with integer ops, so bit-equal to a float dot product "
      "(k ascending)",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_pgemm_scalar", WeightSet::kDenseShift, false, false, always,
      detail::gemm_f32_pgemm_scalar,
      "blocked GEMM, portable: weights repacked in 6-row blocks, decoded to floats per 256-column "
      "panel, 6x16 float tiles; any weight kind (the FP32 layers' fallback); bit-equal for codes",
-     detail::panel_f32_scalar, false, false},
+     detail::panel_f32_scalar, false, false, nullptr},
     {"f32_shiftzero_scalar", WeightSet::kShiftWithZero, true, false, always,
      detail::gemm_f32_shiftzero_scalar,
      "zero-weight baseline, portable: f32_expadd_scalar plus a branch per weight; zero weights "
      "add nothing (even for inf/NaN x), the rest IEEE-exact",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
 #if defined(DS_KERNELS_X86)
     {"f32_expadd_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_expadd_avx2,
      "DenseShift, AVX2 exponent add, 6x16 tiles: subnormal x flushed (adds nothing), overflow "
      "-> +-inf, inf/NaN kept; else bit-equal to f32_expadd_scalar",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_shiftzero_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
      detail::gemm_f32_shiftzero_avx2,
      "zero-weight baseline, AVX2: f32_expadd_avx2 plus a mask per weight; zero weights add "
      "nothing (even for inf/NaN x)",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_decode_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_decode_fma_avx2,
      "DenseShift, codes decoded to floats + FMA, 6x16 tiles: bit-equal to f32_expadd_scalar "
      "(subnormals, inf, NaN included) unless a product overflows, which FMA keeps unrounded",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_pgemm_fma_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_fma_6x16_avx2,
      "blocked GEMM, AVX2+FMA: 6-row code blocks decoded to floats per 256-column panel (L2), x in "
      "16-column panels (L1), 6x16 FMA tiles, fused BN/residual/ReLU; bit-equal to "
      "f32_expadd_scalar unless a product overflows; also runs FP32 and zero-weight layers",
-     detail::panel_f32_fma_6x16_avx2, false, false},
+     detail::panel_f32_fma_6x16_avx2, false, false, nullptr},
     {"f32_pgemm_hybrid_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_hybrid_6x16_avx2,
      "blocked GEMM, AVX2+FMA, both pipe pairs: per 6x16 tile 4 rows by FMA and 2 rows by exponent "
      "add (integer add + float add), which FP32 weights cannot do; FMA rows exact, exponent rows as "
      "f32_pgemm_expadd_6x16_avx2 (finite x; +-0 and subnormal x add a term below 2^-110)",
-     detail::panel_f32_hybrid_6x16_avx2, true, false},
+     detail::panel_f32_hybrid_6x16_avx2, true, false, nullptr},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
      "+ float add, 6x16 tiles; assumes finite x with |x*w| < 2^128; +-0 and subnormal x add a "
      "term below 2^-110 instead of 0; else bit-equal to f32_expadd_scalar",
-     detail::panel_f32_expadd_6x16_avx2, true, false},
+     detail::panel_f32_expadd_6x16_avx2, true, false, nullptr},
     {"f32_pgemm_shiftzero_6x16_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
      detail::gemm_f32_pgemm_shiftzero_6x16_avx2,
      "zero-weight baseline of f32_pgemm_expadd_6x16_avx2: same blocking and tiles, plus a keep "
      "mask per weight (one AND per product, a panel twice as large); zero weights add nothing",
-     detail::panel_f32_shiftzero_6x16_avx2, true, false},
+     detail::panel_f32_shiftzero_6x16_avx2, true, false, nullptr},
     {"f32_pgemm_expadd_6x16_avx512", WeightSet::kDenseShift, true, false, has_avx512f,
      detail::gemm_f32_pgemm_expadd_6x16_avx512,
      "f32_pgemm_expadd_6x16_avx2 with ZMM accumulators (AVX-512F): multiply-free, one integer add "
      "+ one float add per product; same assumptions (finite x; +-0 and subnormal x add < 2^-110)",
-     detail::panel_f32_expadd_6x16_avx512, true, true},
+     detail::panel_f32_expadd_6x16_avx512, true, true, nullptr},
     {"f32_pgemm_shiftzero_6x16_avx512", WeightSet::kShiftWithZero, true, false, has_avx512f,
      detail::gemm_f32_pgemm_shiftzero_6x16_avx512,
      "zero-weight baseline of f32_pgemm_expadd_6x16_avx512: same tile, plus a keep mask per weight",
-     detail::panel_f32_shiftzero_6x16_avx512, true, true},
+     detail::panel_f32_shiftzero_6x16_avx512, true, true, nullptr},
     {"f32_pgemm_fma_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_fma_6x16_avx512,
      "f32_pgemm_fma_6x16_avx2 with ZMM accumulators and embedded-broadcast FMAs (AVX-512F): a third "
      "of the instructions; bit-equal unless a product overflows; also FP32 and zero-weight layers",
-     detail::panel_f32_fma_6x16_avx512, false, true},
+     detail::panel_f32_fma_6x16_avx512, false, true, nullptr},
     {"f32_pgemm_hybrid_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_hybrid_6x16_avx512,
      "f32_pgemm_hybrid_6x16_avx2 with ZMM accumulators: 4 FMA rows + 2 exponent-add rows per tile",
-     detail::panel_f32_hybrid_6x16_avx512, true, true},
+     detail::panel_f32_hybrid_6x16_avx512, true, true, nullptr},
+    {"f32_winograd_2x2_3x3_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
+     detail::gemm_f32_pgemm_hybrid_6x16_avx512,
+     "Winograd F(2x2,3x3) for stride-1 3x3 convolutions, AVX-512F: codes decoded and transformed "
+     "(U = G g G^T) per 64-channel panel, 16 FMA GEMMs on 16-channel x 6-tile register tiles, fused "
+     "BN/residual/ReLU; 2.25x fewer multiply-adds, not multiply-free, rounding differs from the direct "
+     "product (relative ~1e-6); every other layer as f32_pgemm_hybrid_6x16_avx512",
+     detail::panel_f32_hybrid_6x16_avx512, true, true, &kWinograd2x2Avx512},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
      "x flushed, FP16 overflow -> +-inf, inf/NaN kept",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
 #endif
 #if defined(DS_KERNELS_NEON)
     {"f32_expadd_neon", WeightSet::kDenseShift, true, false, has_neon,
@@ -108,27 +120,27 @@ const std::vector<KernelInfo> kTable = {
      "DenseShift, NEON exponent add (saturating add + min + xor), 6x8 tiles: subnormal x "
      "flushed (adds nothing), overflow -> +-inf, inf/NaN kept; else bit-equal to "
      "f32_expadd_scalar",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_shiftzero_neon", WeightSet::kShiftWithZero, true, false, has_neon,
      detail::gemm_f32_shiftzero_neon,
      "zero-weight baseline, NEON: f32_expadd_neon plus a mask per weight; zero weights add "
      "nothing (even for inf/NaN x)",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f32_decode_fmla_neon", WeightSet::kDenseShift, false, false, has_neon,
      detail::gemm_f32_decode_fmla_neon,
      "DenseShift, codes decoded to floats + FMLA, 6x8 tiles: bit-equal to f32_expadd_scalar "
      "unless a product overflows, which FMLA keeps unrounded",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
      detail::gemm_f16_expadd_neon,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
      "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
     {"f16_expadd_fp16arith_neon", WeightSet::kDenseShift, true, true, has_neon_fp16,
      detail::gemm_f16_expadd_fp16arith_neon,
      "DenseShift, as f16_expadd_neon but summed in FP16 (ARMv8.2 FP16 arithmetic): partial sums "
      "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums",
-     nullptr, false, false},
+     nullptr, false, false, nullptr},
 #endif
 };
 
@@ -142,7 +154,7 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 // select_kernel("fastest"): the fastest measured on the development machine (an AMD Zen 4; see
 // docs/benchmarks.md), multiply-free or not: the hybrid kernels use the FMA and the add pipes at
 // once, which only power-of-two weights allow.
-const char* const kFastestOrder[] = {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+const char* const kFastestOrder[] = {"f32_winograd_2x2_3x3_avx512", "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
                                      "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
                                      "f32_decode_fmla_neon",         "f32_expadd_scalar"};
 
@@ -175,6 +187,7 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
       {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_shiftzero_6x16_avx512"},
       {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
+      {"f32_winograd_2x2_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_scalar", "f32_pgemm_scalar"},
       {"f32_expadd_avx2", "f32_shiftzero_avx2"},
       {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

@@ -64,6 +64,7 @@ class PanelProduct {
                 size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   bool wide() const { return w_.block_rows == kernels::kWideRows; }
   size_t bytes() const { return w_.bytes(); }
+  const kernels::PanelWeights& weights() const { return w_; }
 
  private:
   // Runs piece(args with w, rows and columns [p0, p1) set) as tasks over the engine's threads.

@@ -55,19 +55,27 @@ class Conv2d : public Layer {
     used_cols_.assign(size_t(s), false);
     for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
-    // Small images (32x32 and below) on the wide form where the kernel has it: 6 pixels anywhere
-    // per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
-    const bool wide = int(out.h * out.w) <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx);
+    // Winograd F(2x2, 3x3) where the kernel has it: stride-1 pad-1 3x3 DenseShift convolutions,
+    // weights in the wide form's 16-row blocks. Else small images (32x32 and below) on the wide
+    // form where the kernel has it: 6 pixels anywhere per tile, where the 6x16 form idles a lane
+    // of 8 per 7-pixel row segment.
+    const int pad = p_[core::kPad];
+    winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
+                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1
+                    ? ctx.kernel->winograd
+                    : nullptr;
+    const bool wide = winograd_ || (int(out.h * out.w) <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
       if (!panels_.back().prepare(n_, gi * cout_g, (gi + 1) * cout_g, ctx, wide)) {
         panels_.clear();
+        winograd_ = nullptr;
         return;
       }
     }
+    if (winograd_) return;
     // The phase-split input and the taps' offsets in it (see run_panels), fixed by the shapes.
-    const int pad = p_[core::kPad];
     Hq_ = (int(in[0].h) + 2 * pad + s - 1) / s, Wq_ = (int(in[0].w) + 2 * pad + s - 1) / s;
     plane_ = size_t(Hq_) * Wq_, image_ = size_t(cin_g) * s * s * plane_;
     koff_.clear();
@@ -78,6 +86,7 @@ class Conv2d : public Layer {
   }
 
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
+    if (winograd_) return run_winograd(in, out, os, ctx);
     if (!panels_.empty()) return run_panels(in, out, os, ctx);
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
@@ -185,6 +194,53 @@ class Conv2d : public Layer {
     }
   }
 
+  // Winograd F(2x2, 3x3) (kernels/winograd.h): the input transform per image and channel into V
+  // (16 x C x tiles floats), then the product in tasks of 16-channel blocks x ranges of 6-tile
+  // groups, each through the output transform and the fused epilogue.
+  void run_winograd(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
+    const Shape is = in[0].shape;
+    const int C = p_[core::kInC], th = kernels::winograd_tiles(int(os.h)), tw = kernels::winograd_tiles(int(os.w));
+    const size_t per_image = size_t(th) * tw, T = size_t(ctx.batch) * per_image;
+    thread_local std::vector<float> v_buf;  // reused: a fresh buffer would fault its pages in
+    const size_t v_floats = size_t(kernels::kWinogradPositions) * C * T;
+    if (v_buf.size() < v_floats) v_buf.resize(v_floats);
+    float* const v = v_buf.data();
+    parallel_for(ctx.batch * C, ctx.threads, [&](int i0, int i1) {
+      for (int i = i0; i < i1; ++i) {
+        kernels::WinogradInputArgs a;
+        a.x = in[0].data + size_t(i) * is.h * is.w;
+        a.H = int(is.h), a.W = int(is.w);
+        a.v = v + size_t(i % C) * T + size_t(i / C) * per_image;
+        a.xi_stride = size_t(C) * T;
+        winograd_->input(a);
+      }
+    });
+    const kernels::PanelWeights& w = panels_[0].weights();
+    const int blocks = w.blocks(), groups = int((T + kernels::kWinogradGroup - 1) / kernels::kWinogradGroup);
+    // Tasks: every block's weights are decoded and transformed once per task, so ranges of groups
+    // are long (up to kMaxGroups: 16 x 6 x 16 floats of sums each, in L2), and split further only
+    // to give each thread about 2 tasks.
+    constexpr int kMaxGroups = 24;
+    const int want = ctx.threads > 1 ? 2 * ctx.threads : 1;
+    const int col_tasks =
+        std::min(groups, std::max((groups + kMaxGroups - 1) / kMaxGroups, (want + blocks - 1) / blocks));
+    kernels::PanelEpilogue ep;
+    ep.scale = n_.scale, ep.bias = n_.bias;
+    ep.residual = in.size() == 2 ? in[1].data : nullptr;
+    ep.relu = p_[core::kConvRelu] != 0;
+    parallel_tasks(blocks * col_tasks, ctx.threads, [&](int t) {
+      kernels::WinogradProductArgs a;
+      a.w = &w;
+      a.mb0 = t / col_tasks, a.mb1 = a.mb0 + 1;
+      const int c = t % col_tasks;
+      a.g0 = int(int64_t(groups) * c / col_tasks), a.g1 = int(int64_t(groups) * (c + 1) / col_tasks);
+      a.v = v, a.xi_stride = size_t(C) * T, a.c_stride = T, a.T = int(T);
+      a.tiles_h = th, a.tiles_w = tw, a.OH = int(os.h), a.OW = int(os.w);
+      a.y = out, a.image_stride = size_t(os.c) * os.h * os.w, a.ep = ep;
+      if (a.g0 < a.g1) winograd_->product(a);
+    });
+  }
+
   // The wide form's tiles: every output pixel of nb images, 6 per tile in order (a tile may span
   // rows and images); the last tile repeats its last pixel and stores only the real ones.
   static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, size_t image, size_t out_image) {
@@ -258,6 +314,7 @@ class Conv2d : public Layer {
   const core::NodeDesc& n_;
   int p_[core::kConvParamCount];
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
+  const kernels::WinogradKernel* winograd_ = nullptr;  // set: run_winograd on panels_[0]
   struct Tap {
     int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };

@@ -5,7 +5,8 @@ add_executable(test_kernels
   ${CMAKE_CURRENT_LIST_DIR}/test_f16.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_pgemm.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/test_matvec.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/test_matvec.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_winograd.cpp)
 target_link_libraries(test_kernels PRIVATE denseshift_kernels GTest::gtest_main)
 target_compile_options(test_kernels PRIVATE ${DS_WARNINGS})
 # The plain-loop references (plain_gemm, the FP16 models) must round each product and each sum

@@ -129,6 +129,56 @@ TEST(Engine, LayersMatchDirectLoopsForEveryKernel) {
   }
 }
 
+// Two stride-1 3x3 DenseShift convolutions, the second with a residual, then global pool and a
+// linear layer: the layers a Winograd kernel (kernels/winograd.h) takes over.
+ModelDesc winograd_model() {
+  ModelDesc m;
+  m.info.in_c = 5, m.info.in_h = 9, m.info.in_w = 7, m.info.num_classes = 4;
+  m.info.mean.assign(5, 0.f), m.info.std.assign(5, 1.f);
+  std::mt19937 rng(5);
+  auto codes_conv = [&](uint32_t x, int cin, int cout, bool residual) {
+    NodeDesc n = conv_node(x, cin, cout, 3, 1, 1, 1, 1, true, randn(size_t(cout) * cin * 9, 3));
+    if (residual) n.inputs.push_back(1);
+    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
+    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
+    std::vector<uint8_t> c(n.cols);
+    n.own_w.assign(size_t(cout) * n.row_bytes, 0);
+    for (int r = 0; r < cout; ++r) {
+      for (auto& v : c) v = uint8_t(rng() % 8);
+      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
+    }
+    n.own_scale.assign(size_t(cout), 0.125f);
+    return n;
+  };
+  m.nodes.push_back(codes_conv(0, 5, 20, false));
+  m.nodes.push_back(codes_conv(1, 20, 20, true));
+  NodeDesc gap;
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {2};
+  m.nodes.push_back(gap);
+  NodeDesc fc = conv_node(3, 20, 4, 1, 1, 0, 1, 1, false, randn(80, 4));
+  fc.op = core::OpKind::kLinear, fc.params = {20, 4, 0};
+  m.nodes.push_back(fc);
+  return m;
+}
+
+TEST(Engine, WinogradKernelsMatchTheExactKernel) {
+  auto bytes = core::serialize_model(winograd_model());
+  auto x = randn(5 * 9 * 7 * 3, 11);  // batch of 3
+  auto exact = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 3);
+  int ran = 0;
+  for (const auto& k : kernels::all_kernels()) {
+    if (!k.winograd || !k.supported()) continue;
+    ++ran;
+    for (int threads : {1, 3}) {
+      auto y = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{k.name, threads}).run(x.data(), 3);
+      ASSERT_EQ(y.size(), exact.size());
+      for (size_t i = 0; i < y.size(); ++i)
+        EXPECT_NEAR(y[i], exact[i], 1e-4f * (1.f + std::fabs(exact[i]))) << k.name << " logit " << i;
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
+}
+
 TEST(Engine, ProbabilitiesAreTheSoftmaxOfTheLogits) {
   auto bytes = core::serialize_model(small_model());
   rt::Engine e = rt::Engine::from_bytes(bytes, "small.dsm");
