@@ -73,6 +73,7 @@ void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, floa
 void validate_winograd(const WinogradProductArgs& a) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("winograd product: " + what); };
   if (!a.w) fail("no weights");
+  if (a.m != 2 && a.m != 4) fail("output tiles of " + std::to_string(a.m) + "x" + std::to_string(a.m) + ": 2 or 4 only");
   const PanelWeights& w = *a.w;
   if (w.block_rows != kWideRows || w.K % 9 != 0) fail("needs 3x3 weights (K a multiple of 9) in blocks of 16 rows");
   const int groups = (a.T + kWinogradGroup - 1) / kWinogradGroup;
@@ -81,7 +82,7 @@ void validate_winograd(const WinogradProductArgs& a) {
          std::to_string(a.g1) + ") is outside " + std::to_string(w.blocks()) + " x " + std::to_string(groups));
   if (a.mb0 < a.mb1 && a.g0 < a.g1) {
     if (!a.y || (w.K > 0 && !a.v)) fail("null buffers");
-    if (a.tiles_h != winograd_tiles(a.OH) || a.tiles_w != winograd_tiles(a.OW) ||
+    if (a.tiles_h != winograd_tiles(a.OH, a.m) || a.tiles_w != winograd_tiles(a.OW, a.m) ||
         size_t(a.T) % (size_t(a.tiles_h) * size_t(a.tiles_w)) != 0)
       fail("tile counts do not match the output size");
   }

@@ -23,8 +23,8 @@ using detail::has_neon_fp16;
 #endif
 
 #if defined(DS_KERNELS_X86)
-const WinogradKernel kWinograd2x2Avx512 = {detail::winograd_input_f32_2x2_3x3_avx512,
-                                           detail::winograd_product_f32_2x2_3x3_avx512};
+const WinogradKernel kWinograd2x2Avx512 = {detail::winograd_input_f32_3x3_avx512,
+                                           detail::winograd_product_f32_3x3_avx512};
 #endif
 
 const std::vector<KernelInfo> kTable = {
@@ -101,7 +101,7 @@ const std::vector<KernelInfo> kTable = {
      detail::gemm_f32_pgemm_hybrid_6x16_avx512,
      "f32_pgemm_hybrid_6x16_avx2 with ZMM accumulators: 4 FMA rows + 2 exponent-add rows per tile",
      detail::panel_f32_hybrid_6x16_avx512, true, true, nullptr},
-    {"f32_winograd_2x2_3x3_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
+    {"f32_winograd_3x3_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_hybrid_6x16_avx512,
      "Winograd F(2x2,3x3) for stride-1 3x3 convolutions, AVX-512F: codes decoded and transformed "
      "(U = G g G^T) per 64-channel panel, 16 FMA GEMMs on 16-channel x 6-tile register tiles, fused "
@@ -154,7 +154,7 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 // select_kernel("fastest"): the fastest measured on the development machine (an AMD Zen 4; see
 // docs/benchmarks.md), multiply-free or not: the hybrid kernels use the FMA and the add pipes at
 // once, which only power-of-two weights allow.
-const char* const kFastestOrder[] = {"f32_winograd_2x2_3x3_avx512", "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512", "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
                                      "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
                                      "f32_decode_fmla_neon",         "f32_expadd_scalar"};
 
@@ -187,7 +187,7 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
       {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_shiftzero_6x16_avx512"},
       {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
-      {"f32_winograd_2x2_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
+      {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_scalar", "f32_pgemm_scalar"},
       {"f32_expadd_avx2", "f32_shiftzero_avx2"},
       {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

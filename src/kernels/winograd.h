@@ -1,20 +1,22 @@
-// Winograd F(2x2, 3x3) for the stride-1, pad-1 3x3 convolutions (Lavin & Gray 2016): each 2x2
-// block of outputs ("tile") comes from a 4x4 input patch d and the 3x3 filter g as
+// Winograd F(m x m, 3x3), m = 2 or 4, for the stride-1, pad-1 3x3 convolutions (Lavin & Gray
+// 2016): each m x m block of outputs ("tile") comes from an a x a input patch d (a = m + 2) and
+// the 3x3 filter g as
 //
-//   Y = A^T [ (G g G^T) .* (B^T d B) ] A      (16 products per tile where direct needs 36)
+//   Y = A^T [ (G g G^T) .* (B^T d B) ] A      (a^2 products per tile where direct needs 9 m^2)
 //
-// so the product becomes 16 independent GEMMs, one per position xi of the 4x4 transformed tile:
-// M_xi[m][t] = sum_c U_xi[m][c] V_xi[c][t], with U = G g G^T from the weights and V = B^T d B from
-// the input. 2.25x fewer multiply-adds than the direct convolution, for a few additions.
+// so the product becomes a^2 independent GEMMs, one per position xi of the transformed tile:
+// M_xi[k][t] = sum_c U_xi[k][c] V_xi[c][t], with U = G g G^T from the weights and V = B^T d B from
+// the input. F(2x2) does 2.25x fewer multiply-adds than the direct convolution, F(4x4) 4x, for
+// more additions in the transforms and a little more rounding (F(4x4)'s matrices hold 1/6, 1/24).
 //
 // The weights stay b-bit codes (PanelWeights in blocks of kWideRows = 16 output channels, K = C*9,
 // k = c*9 + i*3 + j): a task decodes and transforms the codes of one block and a chunk of input
-// channels into a small U panel (16 x chunk x 16 floats, L2) and runs the 16 GEMMs over it. U is
+// channels into a small U panel (a^2 x chunk x 16 floats, L2) and runs the GEMMs over it. U is
 // not a power of two, so these kernels multiply: they are not multiply-free.
 //
 // Layout of V: V_xi[c][t] at v + xi * xi_stride + c * c_stride + t, tiles t numbered
 // (image, tile row, tile column): t = (b * tiles_h + ty) * tiles_w + tx, tile (ty, tx) covering
-// output pixels (2ty .. 2ty+1, 2tx .. 2tx+1). Outputs past the image's edge (odd sizes) are
+// output pixels (m ty .. m ty + m-1, m tx .. m tx + m-1). Outputs past the image's edge are
 // computed from zero padding and dropped.
 #pragma once
 
@@ -25,13 +27,15 @@
 
 namespace ds::kernels {
 
-inline int winograd_tiles(int out) { return (out + 1) / 2; }
-constexpr int kWinogradPositions = 16;  // 4x4 transformed tile
+// Tiles along an output side of `out` pixels, for output tiles of m x m; positions per tile.
+inline int winograd_tiles(int out, int m) { return (out + m - 1) / m; }
+inline int winograd_positions(int m) { return (m + 2) * (m + 2); }
 
 // V for one input plane (an image's channel, H x W, row-major) of a pad-1 convolution: its tiles'
-// 16 transformed values, written at v + xi * xi_stride + ty * tiles_w + tx (v already points at
+// a^2 transformed values, written at v + xi * xi_stride + ty * tiles_w + tx (v already points at
 // this plane's channel and image). H, W >= 1.
 struct WinogradInputArgs {
+  int m = 2;  // output tile size: 2 or 4
   const float* x = nullptr;
   int H = 0, W = 0;
   float* v = nullptr;
@@ -44,6 +48,7 @@ using WinogradInputFn = void (*)(const WinogradInputArgs&);
 // (pgemm.h's PanelEpilogue: y = y * scale + bias + residual, then ReLU). Pieces that do not
 // overlap may run at once.
 struct WinogradProductArgs {
+  int m = 2;  // output tile size: 2 or 4, as the input transform had it
   const PanelWeights* w = nullptr;  // block_rows = kWideRows, K = C * 9
   int mb0 = 0, mb1 = 0;
   const float* v = nullptr;  // see above
@@ -65,8 +70,8 @@ struct WinogradKernel {
   WinogradProductFn product;
 };
 
-// Throws std::invalid_argument when a piece is out of range or its weights are not 16-row blocks
-// of a 3x3 kernel (K a multiple of 9).
+// Throws std::invalid_argument when a piece is out of range, m is not 2 or 4, or the weights are
+// not 16-row blocks of a 3x3 kernel (K a multiple of 9).
 void validate_winograd(const WinogradProductArgs& a);
 
 }  // namespace ds::kernels

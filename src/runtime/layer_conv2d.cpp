@@ -64,6 +64,10 @@ class Conv2d : public Layer {
                         kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1
                     ? ctx.kernel->winograd
                     : nullptr;
+    // F(4x4) on large images, F(2x2) on small ones, where F(4x4)'s wider tiles would mostly
+    // cover padding and its costlier weight transform is shared by few tiles (measured: see
+    // kWinograd4MinPixels).
+    winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels ? 4 : 2;
     const bool wide = winograd_ || (int(out.h * out.w) <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
@@ -199,15 +203,17 @@ class Conv2d : public Layer {
   // groups, each through the output transform and the fused epilogue.
   void run_winograd(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
-    const int C = p_[core::kInC], th = kernels::winograd_tiles(int(os.h)), tw = kernels::winograd_tiles(int(os.w));
+    const int m = winograd_m_;
+    const int C = p_[core::kInC], th = kernels::winograd_tiles(int(os.h), m), tw = kernels::winograd_tiles(int(os.w), m);
     const size_t per_image = size_t(th) * tw, T = size_t(ctx.batch) * per_image;
     thread_local std::vector<float> v_buf;  // reused: a fresh buffer would fault its pages in
-    const size_t v_floats = size_t(kernels::kWinogradPositions) * C * T;
+    const size_t v_floats = size_t(kernels::winograd_positions(m)) * C * T;
     if (v_buf.size() < v_floats) v_buf.resize(v_floats);
     float* const v = v_buf.data();
     parallel_for(ctx.batch * C, ctx.threads, [&](int i0, int i1) {
       for (int i = i0; i < i1; ++i) {
         kernels::WinogradInputArgs a;
+        a.m = m;
         a.x = in[0].data + size_t(i) * is.h * is.w;
         a.H = int(is.h), a.W = int(is.w);
         a.v = v + size_t(i % C) * T + size_t(i / C) * per_image;
@@ -230,6 +236,7 @@ class Conv2d : public Layer {
     ep.relu = p_[core::kConvRelu] != 0;
     parallel_tasks(blocks * col_tasks, ctx.threads, [&](int t) {
       kernels::WinogradProductArgs a;
+      a.m = m;
       a.w = &w;
       a.mb0 = t / col_tasks, a.mb1 = a.mb0 + 1;
       const int c = t % col_tasks;
@@ -315,6 +322,8 @@ class Conv2d : public Layer {
   int p_[core::kConvParamCount];
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
   const kernels::WinogradKernel* winograd_ = nullptr;  // set: run_winograd on panels_[0]
+  int winograd_m_ = 2;                                 // its output tiles: m x m
+  static constexpr int kWinograd4MinPixels = 28 * 28;
   struct Tap {
     int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };

@@ -22,14 +22,14 @@ std::vector<const KernelInfo*> winograd_kernels() {
 }
 
 struct Case {
-  int batch, C, M, H, W, bits;
+  int m, batch, C, M, H, W, bits;
   PanelWeightKind kind;
 };
 
 // Runs the input transform per plane and the product in pieces (2 x 2 when there is room), with
 // scale, bias, residual and ReLU, and checks every output against the double reference.
 void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
-  SCOPED_TRACE(std::string(k.name) + " batch " + std::to_string(cs.batch) + " C " + std::to_string(cs.C) + " M " +
+  SCOPED_TRACE(std::string(k.name) + " F(" + std::to_string(cs.m) + "x" + std::to_string(cs.m) + ") batch " + std::to_string(cs.batch) + " C " + std::to_string(cs.C) + " M " +
                std::to_string(cs.M) + " " + std::to_string(cs.H) + "x" + std::to_string(cs.W) + " bits " +
                std::to_string(cs.bits) + " kind " + std::to_string(int(cs.kind)));
   const int K = cs.C * 9, plane = cs.H * cs.W;
@@ -59,11 +59,12 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
   for (auto* v : {&x, &res, &scale, &bias})
     for (auto& f : *v) f = nd(rng);
 
-  const int th = winograd_tiles(cs.H), tw = winograd_tiles(cs.W), T = cs.batch * th * tw;
-  std::vector<float> v(size_t(kWinogradPositions) * cs.C * T, NAN);
+  const int th = winograd_tiles(cs.H, cs.m), tw = winograd_tiles(cs.W, cs.m), T = cs.batch * th * tw;
+  std::vector<float> v(size_t(winograd_positions(cs.m)) * cs.C * T, NAN);
   for (int b = 0; b < cs.batch; ++b)
     for (int c = 0; c < cs.C; ++c) {
       WinogradInputArgs a;
+      a.m = cs.m;
       a.x = x.data() + (size_t(b) * cs.C + c) * plane;
       a.H = cs.H, a.W = cs.W;
       a.v = v.data() + size_t(c) * T + size_t(b) * th * tw;
@@ -78,6 +79,7 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
   for (int bp = 0; bp < 2; ++bp)
     for (int gp = 0; gp < 2; ++gp) {
       WinogradProductArgs a;
+      a.m = cs.m;
       a.w = &w;
       a.mb0 = bp ? bsplit : 0, a.mb1 = bp ? blocks : bsplit;
       a.g0 = gp ? gsplit : 0, a.g1 = gp ? groups : gsplit;
@@ -104,8 +106,9 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
               }
           const size_t at = (size_t(b) * cs.M + m) * plane + size_t(oy) * cs.W + ox;
           const double want = std::max(0.0, sum * scale[size_t(m)] + bias[size_t(m)] + res[at]);
-          // The transforms add and halve up to 16 terms per product: a few ulps of the magnitude.
-          const double tol = 64 * 6e-8 * (mag * std::fabs(scale[size_t(m)]) + std::fabs(bias[size_t(m)]) + std::fabs(res[at])) + 1e-30;
+          // The transforms add (and scale) up to 36 terms per product: a few hundred ulps of the
+          // magnitude at most (F(4x4)'s entries go up to 25 and 1/24).
+          const double tol = (cs.m == 2 ? 64 : 512) * 6e-8 * (mag * std::fabs(scale[size_t(m)]) + std::fabs(bias[size_t(m)]) + std::fabs(res[at])) + 1e-30;
           ASSERT_NEAR(y[at], want, tol) << "image " << b << " channel " << m << " pixel " << oy << "," << ox;
         }
 }
@@ -115,14 +118,21 @@ TEST(Winograd, MatchesDirectConvolution) {
   if (ks.empty()) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
   std::mt19937 rng(7);
   const Case cases[] = {
-      {1, 3, 5, 7, 7, 3, PanelWeightKind::kDenseShift},      // odd size: the last tile row and column half outside
-      {2, 16, 16, 8, 6, 2, PanelWeightKind::kDenseShift},    // a batch: tiles of two images in one group
-      {1, 70, 33, 5, 9, 4, PanelWeightKind::kDenseShift},    // two chunks of input channels, a partial block
-      {1, 130, 17, 4, 4, 5, PanelWeightKind::kDenseShift},   // three chunks
-      {3, 4, 20, 1, 1, 3, PanelWeightKind::kDenseShift},     // 1x1 images: only the centre tap
-      {1, 2, 3, 2, 17, 3, PanelWeightKind::kDenseShift},     // 9 tiles a row: a partial vector of 16
-      {1, 5, 18, 3, 35, 3, PanelWeightKind::kShiftWithZero}, // 18 tiles a row: two input vectors
-      {2, 9, 16, 6, 5, 32, PanelWeightKind::kF32},
+      {2, 1, 3, 5, 7, 7, 3, PanelWeightKind::kDenseShift},      // odd size: the last tile row and column half outside
+      {2, 2, 16, 16, 8, 6, 2, PanelWeightKind::kDenseShift},    // a batch: tiles of two images in one group
+      {2, 1, 70, 33, 5, 9, 4, PanelWeightKind::kDenseShift},    // two chunks of input channels, a partial block
+      {2, 1, 130, 17, 4, 4, 5, PanelWeightKind::kDenseShift},   // three chunks
+      {2, 3, 4, 20, 1, 1, 3, PanelWeightKind::kDenseShift},     // 1x1 images: only the centre tap
+      {2, 1, 2, 3, 2, 17, 3, PanelWeightKind::kDenseShift},     // 9 tiles a row: a partial vector of 16
+      {2, 1, 5, 18, 3, 35, 3, PanelWeightKind::kShiftWithZero}, // 18 tiles a row: two input vectors
+      {2, 2, 9, 16, 6, 5, 32, PanelWeightKind::kF32},
+      {4, 1, 3, 5, 7, 7, 3, PanelWeightKind::kDenseShift},      // 7 = 4 + 3: the last tiles partly outside
+      {4, 2, 16, 16, 8, 6, 2, PanelWeightKind::kDenseShift},
+      {4, 1, 70, 33, 5, 9, 4, PanelWeightKind::kDenseShift},
+      {4, 3, 4, 20, 1, 1, 3, PanelWeightKind::kDenseShift},
+      {4, 1, 5, 18, 3, 69, 3, PanelWeightKind::kShiftWithZero}, // 18 tiles a row: two input vectors
+      {4, 1, 2, 7, 13, 61, 5, PanelWeightKind::kDenseShift},    // 16 tiles a row: one full vector
+      {4, 2, 9, 16, 6, 5, 32, PanelWeightKind::kF32},
   };
   for (const KernelInfo* k : ks)
     for (const Case& cs : cases) check(*k, cs, rng);
@@ -136,7 +146,7 @@ TEST(Winograd, RejectsPiecesOutsideTheProduct) {
   const PanelWeights w = pack_panel_weights(PanelWeightKind::kDenseShift, 3, 16, 18, p.packed.data(), p.row_bytes, kWideRows);
   std::vector<float> v(16 * 2 * 4), y(16 * 16);
   WinogradProductArgs a;
-  a.w = &w, a.mb0 = 0, a.mb1 = 1, a.g0 = 0, a.g1 = 1, a.v = v.data(), a.xi_stride = 8, a.c_stride = 4, a.T = 4;
+  a.m = 2, a.w = &w, a.mb0 = 0, a.mb1 = 1, a.g0 = 0, a.g1 = 1, a.v = v.data(), a.xi_stride = 8, a.c_stride = 4, a.T = 4;
   a.tiles_h = 2, a.tiles_w = 2, a.OH = 4, a.OW = 4, a.y = y.data(), a.image_stride = 256;
   EXPECT_NO_THROW(ks[0]->winograd->product(a));
   WinogradProductArgs bad = a;
@@ -145,6 +155,10 @@ TEST(Winograd, RejectsPiecesOutsideTheProduct) {
   bad = a, bad.g1 = 2;
   EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
   bad = a, bad.OW = 6;  // 3 tiles a row, not 2
+  EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
+  bad = a, bad.m = 4;  // 4x4 outputs are 1 tile of 4x4, not 2x2 tiles
+  EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
+  bad = a, bad.m = 3;
   EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
   const PanelWeights six = pack_panel_weights(PanelWeightKind::kDenseShift, 3, 16, 18, p.packed.data(), p.row_bytes);
   bad = a, bad.w = &six;  // blocks of 6 rows
