@@ -72,6 +72,8 @@ void gemm_f32_pgemm_fma_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_hybrid_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_expadd_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_shiftzero_6x16_avx512(const GemmArgs& a);
+void winograd_input_f32_3x3_avx2(const WinogradInputArgs& a);
+void winograd_product_f32_3x3_avx2(const WinogradProductArgs& a);
 void winograd_input_f32_3x3_avx512(const WinogradInputArgs& a);
 void winograd_product_f32_3x3_avx512(const WinogradProductArgs& a);
 #endif

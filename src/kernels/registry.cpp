@@ -23,6 +23,7 @@ using detail::has_neon_fp16;
 #endif
 
 #if defined(DS_KERNELS_X86)
+const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2};
 const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512};
 #endif
 
@@ -71,6 +72,12 @@ const std::vector<KernelInfo> kTable = {
      "add (integer add + float add), which FP32 weights cannot do; FMA rows exact, exponent rows as "
      "f32_pgemm_expadd_6x16_avx2 (finite x; +-0 and subnormal x add a term below 2^-110)",
      detail::panel_f32_hybrid_6x16_avx2, true, false, nullptr},
+    {"f32_winograd_3x3_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
+     detail::gemm_f32_pgemm_hybrid_6x16_avx2,
+     "f32_winograd_3x3_avx512 on AVX2+FMA (16 lanes as two YMM): Winograd F(4x4,3x3) / F(2x2,3x3) "
+     "for stride-1 3x3 convolutions, not multiply-free; every other layer as "
+     "f32_pgemm_hybrid_6x16_avx2",
+     detail::panel_f32_hybrid_6x16_avx2, true, false, &kWinogradAvx2},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
@@ -157,7 +164,8 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 // the hybrid kernels elsewhere, which use the FMA and the add pipes at once (only power-of-two
 // weights allow that).
 const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512", "f32_pgemm_hybrid_6x16_avx512",
-                                     "f32_pgemm_fma_6x16_avx512", "f32_pgemm_hybrid_6x16_avx2",
+                                     "f32_pgemm_fma_6x16_avx512", "f32_winograd_3x3_avx2",
+                                     "f32_pgemm_hybrid_6x16_avx2",
                                      "f32_pgemm_fma_6x16_avx2",   "f32_decode_fmla_neon",
                                      "f32_expadd_scalar"};
 
@@ -191,6 +199,7 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
       {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
       {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
+      {"f32_winograd_3x3_avx2", "f32_pgemm_fma_6x16_avx2"},
       {"f32_pgemm_scalar", "f32_pgemm_scalar"},
       {"f32_expadd_avx2", "f32_shiftzero_avx2"},
       {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

@@ -49,7 +49,8 @@ std::unique_ptr<Layer> make_layer(const core::NodeDesc& n);
 class PanelProduct {
  public:
   // False when the kernel for these weights has no panel form (the tile kernels): use
-  // weight_product and epilogue instead.
+  // weight_product and epilogue instead. wide: weights in blocks of 16 rows (kWideRows), for the
+  // wide form or Winograd (kernels/winograd.h).
   bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide = false);
   // Whether the kernel for these weights has the wide form (KernelInfo::wide_form).
   static bool wide_available(const core::NodeDesc& n, const RunContext& ctx);

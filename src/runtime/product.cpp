@@ -27,7 +27,7 @@ bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx
 bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide) {
   using kernels::PanelWeightKind;
   const kernels::KernelInfo* k = kernel_for(n, ctx);
-  if (!k || !k->panel || (wide && !k->wide_form)) return false;
+  if (!k || !k->panel || (wide && !k->wide_form && !k->winograd)) return false;
   const PanelWeightKind kind = n.wkind == core::WeightKind::kFloat32     ? PanelWeightKind::kF32
                                : n.wkind == core::WeightKind::kDenseShift ? PanelWeightKind::kDenseShift
                                                                           : PanelWeightKind::kShiftWithZero;

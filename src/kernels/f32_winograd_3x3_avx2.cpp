@@ -1,0 +1,62 @@
+// f32_winograd_3x3_avx2: Winograd F(2x2, 3x3) and F(4x4, 3x3) (winograd.h, algorithm in
+// winograd_impl.h) with AVX2 + FMA: a vector of 16 lanes is two YMM, so the product's register
+// tile is 16 channels x 6 tiles in 12 YMM accumulators, plus two for U and one broadcast: 15 of
+// the 16 registers.
+#include "kernels/winograd_impl.h"
+
+namespace ds::kernels::detail {
+namespace {
+
+struct Ymm2 {
+  struct T {
+    __m256 lo, hi;
+  };
+  static T load(const float* p) { return T{_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  static void store(float* p, T v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+  }
+  static void store_first(float* p, T v, int n) {
+    _mm256_maskstore_ps(p, lane_mask(n < 8 ? n : 8), v.lo);
+    _mm256_maskstore_ps(p + 8, lane_mask(n > 8 ? n - 8 : 0), v.hi);
+  }
+  static T load_first(const float* p, int n) {
+    return T{_mm256_maskload_ps(p, lane_mask(n < 8 ? n : 8)), _mm256_maskload_ps(p + 8, lane_mask(n > 8 ? n - 8 : 0))};
+  }
+  static T zero() { return T{_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  static T set1(float f) { return T{_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
+  static T add(T a, T b) { return T{_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+  static T sub(T a, T b) { return T{_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+  static T mul(T a, T b) { return T{_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+  static T fmadd(T a, T b, T c) { return T{_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+  static T fnmadd(T a, T b, T c) { return T{_mm256_fnmadd_ps(a.lo, b.lo, c.lo), _mm256_fnmadd_ps(a.hi, b.hi, c.hi)}; }
+  static T fma_bcast(T acc, T u, const float* p) {
+    const __m256 b = _mm256_broadcast_ss(p);
+    return T{_mm256_fmadd_ps(u.lo, b, acc.lo), _mm256_fmadd_ps(u.hi, b, acc.hi)};
+  }
+  // 8 lanes of r[kM * l + j] (j < kM: the caller offsets r by the rest).
+  template <int kM>
+  static __m256 half(const float* p) {
+    if constexpr (kM == 2) {  // the even floats of p[0..15]
+      const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+      return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    } else {  // every 4th float of p[0..31]
+      const __m256 a = _mm256_unpacklo_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
+      const __m256 b = _mm256_unpacklo_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24));
+      // [p0 p8 p16 p24 | p4 p12 p20 p28] -> p0 p4 p8 ... p28
+      const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0));
+      return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    }
+  }
+  template <int kM>
+  static T strided(const float* r, int j) {
+    return T{half<kM>(r + j), half<kM>(r + j + 8 * kM)};
+  }
+};
+
+}  // namespace
+
+void winograd_input_f32_3x3_avx2(const WinogradInputArgs& a) { wino_input_any<Ymm2>(a); }
+void winograd_product_f32_3x3_avx2(const WinogradProductArgs& a) { wino_product_any<Ymm2>(a); }
+
+}  // namespace ds::kernels::detail

@@ -1,0 +1,254 @@
+// The Winograd kernels' algorithm (winograd.h), written once over a 16-float vector type V that
+// each ISA's file supplies (f32_winograd_3x3_avx512.cpp: one ZMM; _avx2: two YMM). Only for units
+// compiled with AVX2 or better (it uses pgemm_avx2.h's decoder); internal linkage throughout
+// (internal.h).
+//
+// V supplies, on a value type V::T of 16 floats:
+//   load(p), store(p, v), store_first(p, v, n) (lanes < n only), load_first(p, n) (others 0),
+//   zero(), set1(f), add, sub, mul, fmadd(a, b, c) = a * b + c, fnmadd(a, b, c) = c - a * b,
+//   fma_bcast(acc, u, p) = acc + u * (*p on every lane), and
+//   strided<kM>(r, j): lane l = r[kM * l + j], for j < kM + 2 (reads up to r + 16 * kM + 4).
+//
+// Input transform: 16 tiles of a tile row at a time, one per lane; a tile's input columns are
+// every m-th float of a run. Product: 16 output channels in V x 6 tiles, per input channel one V
+// of U and 6 FMAs with a broadcast of V - once per transformed position xi. The codes of one
+// 16-channel block are decoded and transformed to U per chunk of 64 input channels (a^2 x 64 x 16
+// floats: L2), so the model stays b-bit in memory. Output transform, folded BN, residual and
+// ReLU as each tile is stored.
+#pragma once
+
+#include "kernels/pgemm_avx2.h"
+#include "kernels/winograd.h"
+
+namespace ds::kernels::detail {
+namespace {
+
+constexpr int kWinoChunk = 64;  // input channels transformed at a time
+constexpr int kWinoG = kWinogradGroup;
+
+inline size_t wino_min(size_t a, size_t b) { return a < b ? a : b; }
+
+// The 1-D transforms of F(m, 3) on 16 lanes at once. In place of matrices with constant entries,
+// the formulas with their common terms shared (x * 0 cannot be folded away in IEEE arithmetic, so
+// a generic matrix product would do every zero).
+template <class V, int kM>
+struct WinoTransforms;
+
+template <class V>
+struct WinoTransforms<V, 2> {
+  using T = typename V::T;
+  // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+  static void input(const T* d, T* r) {
+    r[0] = V::sub(d[0], d[2]);
+    r[1] = V::add(d[1], d[2]);
+    r[2] = V::sub(d[2], d[1]);
+    r[3] = V::sub(d[1], d[3]);
+  }
+  // G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+  static void weight(const T* g, T* w) {
+    const T s = V::add(g[0], g[2]);
+    w[0] = g[0];
+    w[1] = V::mul(V::add(s, g[1]), V::set1(0.5f));
+    w[2] = V::mul(V::sub(s, g[1]), V::set1(0.5f));
+    w[3] = g[2];
+  }
+  // A^T = [1 1 1 0; 0 1 -1 -1]
+  static void output(const T* m, T* o) {
+    o[0] = V::add(V::add(m[0], m[1]), m[2]);
+    o[1] = V::sub(V::sub(m[1], m[2]), m[3]);
+  }
+};
+
+template <class V>
+struct WinoTransforms<V, 4> {
+  using T = typename V::T;
+  // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+  static void input(const T* d, T* r) {
+    const T four = V::set1(4.f), five = V::set1(5.f);
+    const T a = V::fnmadd(four, d[2], d[4]);  // d4 - 4 d2
+    const T b = V::fnmadd(four, d[1], d[3]);  // d3 - 4 d1
+    const T c = V::sub(d[4], d[2]);
+    const T e = V::mul(V::sub(d[3], d[1]), V::set1(2.f));
+    r[0] = V::fmadd(four, d[0], V::fnmadd(five, d[2], d[4]));
+    r[1] = V::add(a, b);
+    r[2] = V::sub(a, b);
+    r[3] = V::add(c, e);
+    r[4] = V::sub(c, e);
+    r[5] = V::fmadd(four, d[1], V::fnmadd(five, d[3], d[5]));
+  }
+  // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+  static void weight(const T* g, T* w) {
+    const T s = V::add(g[0], g[2]);
+    const T t = V::fmadd(g[0], V::set1(1.f / 24), V::mul(g[2], V::set1(1.f / 6)));
+    const T u = V::mul(g[1], V::set1(1.f / 12));
+    w[0] = V::mul(g[0], V::set1(0.25f));
+    w[1] = V::mul(V::add(s, g[1]), V::set1(-1.f / 6));
+    w[2] = V::mul(V::sub(s, g[1]), V::set1(-1.f / 6));
+    w[3] = V::add(t, u);
+    w[4] = V::sub(t, u);
+    w[5] = g[2];
+  }
+  // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+  static void output(const T* m, T* o) {
+    const T a = V::add(m[1], m[2]), b = V::sub(m[1], m[2]);
+    const T c = V::add(m[3], m[4]), d = V::sub(m[3], m[4]);
+    o[0] = V::add(V::add(m[0], a), c);
+    o[1] = V::fmadd(V::set1(2.f), d, b);
+    o[2] = V::fmadd(V::set1(4.f), c, a);
+    o[3] = V::add(V::fmadd(V::set1(8.f), d, b), m[5]);
+  }
+};
+
+// Applies a 1-D transform F (n inputs -> k outputs) to the rows, then the columns, of an n x n
+// block: out = T x T^T, out[i * k + j].
+template <class T, int kN, int kK, class F>
+inline void wino_transform_2d(const T* x, T* out, F f) {
+  T rows[kN][kK];
+  for (int i = 0; i < kN; ++i) f(x + i * kN, rows[i]);
+  for (int j = 0; j < kK; ++j) {
+    T col[kN], t[kK];
+    for (int i = 0; i < kN; ++i) col[i] = rows[i][j];
+    f(col, t);
+    for (int i = 0; i < kK; ++i) out[i * kK + j] = t[i];
+  }
+}
+
+template <class V, int kM>
+void wino_input(const WinogradInputArgs& a) {
+  using T = typename V::T;
+  constexpr int kA = kM + 2;
+  const int th = winograd_tiles(a.H, kM), tw = winograd_tiles(a.W, kM);
+  const int Hp = kM * th + 2, Wp = kM * tw + 2;
+  // The zero-padded plane (pad 1 on top and left, the rest of the last tiles on the bottom and
+  // right), with slack for the last run's over-read (16 m + 4 floats).
+  const size_t n = size_t(Hp) * Wp + 80;
+  float* p = reinterpret_cast<float*>(scratch_words(n));
+  for (size_t i = 0; i < n; ++i) p[i] = 0.f;
+  for (int yy = 0; yy < a.H; ++yy) __builtin_memcpy(p + size_t(yy + 1) * Wp + 1, a.x + size_t(yy) * a.W, size_t(a.W) * 4);
+  for (int ty = 0; ty < th; ++ty) {
+    for (int tx0 = 0; tx0 < tw; tx0 += 16) {
+      const int lanes = tw - tx0 < 16 ? tw - tx0 : 16;
+      T d[kA * kA], v[kA * kA];
+      for (int i = 0; i < kA; ++i) {
+        const float* r = p + size_t(kM * ty + i) * Wp + size_t(kM) * tx0;
+        for (int j = 0; j < kA; ++j) d[i * kA + j] = V::template strided<kM>(r, j);
+      }
+      wino_transform_2d<T, kA, kA>(d, v, WinoTransforms<V, kM>::input);
+      float* out = a.v + size_t(ty) * tw + tx0;
+      for (int xi = 0; xi < kA * kA; ++xi) V::store_first(out + size_t(xi) * a.xi_stride, v[xi], lanes);
+    }
+  }
+}
+
+template <class V, int kM>
+void wino_product(const WinogradProductArgs& a) {
+  using T = typename V::T;
+  constexpr int kA = kM + 2, kXi = kA * kA;
+  constexpr int kRows = kWideRows;
+  // Floats from one position's U panel to the next: a chunk plus 16, so the a^2 stores of one
+  // channel's transform land in different L1 sets (at exactly 4 KiB apart they would share one
+  // set of 8 ways and evict each other: measured 40% of the layer at 7x7).
+  constexpr size_t kUStride = size_t(kWinoChunk) * kRows + kRows;
+  const PanelWeights& w = *a.w;
+  const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
+  const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
+  uint32_t* scratch = scratch_words(dec_n + u_n + size_t(groups) * kXi * kWinoG * kRows);
+  float* dec = reinterpret_cast<float*>(scratch);
+  float* U = dec + dec_n;
+  float* acc_buf = U + u_n;  // [group][xi][tile][16 channels]: the sums over the chunks so far
+  const size_t per_image = size_t(a.tiles_h) * a.tiles_w, plane = size_t(a.OH) * a.OW;
+  for (int b = a.mb0; b < a.mb1; ++b) {
+    const int m0 = b * kRows, rows = M - m0 < kRows ? M - m0 : kRows;
+    for (int c0 = 0; c0 < C; c0 += kWinoChunk) {
+      const int cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
+      const float* g;
+      if (w.kind == PanelWeightKind::kF32) {
+        g = reinterpret_cast<const float*>(w.block(b)) + size_t(c0) * 9 * kRows;
+      } else {
+        uint32_t* d = reinterpret_cast<uint32_t*>(dec);
+        if (w.kind == PanelWeightKind::kDenseShift)
+          decode_panel<Decoded::kDenseShiftF32>(w, b, c0 * 9, cc * 9, d, nullptr);
+        else
+          decode_panel<Decoded::kZeroF32>(w, b, c0 * 9, cc * 9, d, nullptr);
+        g = dec;
+      }
+      for (int c = 0; c < cc; ++c) {  // U = G g G^T for 16 output channels
+        T gv[9], u[kXi];
+        for (int t = 0; t < 9; ++t) gv[t] = V::load(g + (size_t(c) * 9 + size_t(t)) * kRows);
+        T rows3[3][kA];  // g G^T per filter row, then G down the columns
+        for (int i = 0; i < 3; ++i) WinoTransforms<V, kM>::weight(gv + 3 * i, rows3[i]);
+        for (int j = 0; j < kA; ++j) {
+          const T col[3] = {rows3[0][j], rows3[1][j], rows3[2][j]};
+          T t[kA];
+          WinoTransforms<V, kM>::weight(col, t);
+          for (int i = 0; i < kA; ++i) u[i * kA + j] = t[i];
+        }
+        for (int xi = 0; xi < kXi; ++xi) V::store(U + size_t(xi) * kUStride + size_t(c) * kRows, u[xi]);
+      }
+      for (int xi = 0; xi < kXi; ++xi) {
+        const float* u = U + size_t(xi) * kUStride;
+        const float* vx = a.v + size_t(xi) * a.xi_stride + size_t(c0) * a.c_stride;
+        for (int gi = 0; gi < groups; ++gi) {
+          // Tiles past the end repeat the last one (computed, never stored): no read past V.
+          const size_t t0 = size_t(a.g0 + gi) * kWinoG;
+          size_t off[kWinoG];
+          for (int j = 0; j < kWinoG; ++j) off[j] = wino_min(t0 + size_t(j), size_t(a.T) - 1);
+          float* ab = acc_buf + (size_t(gi) * kXi + size_t(xi)) * kWinoG * kRows;
+          T acc[kWinoG];
+          for (int j = 0; j < kWinoG; ++j) acc[j] = c0 ? V::load(ab + j * kRows) : V::zero();
+          const float* vc = vx;
+          for (int c = 0; c < cc; ++c, vc += a.c_stride) {
+            const T uv = V::load(u + size_t(c) * kRows);
+            for (int j = 0; j < kWinoG; ++j) acc[j] = V::fma_bcast(acc[j], uv, vc + off[j]);
+          }
+          for (int j = 0; j < kWinoG; ++j) V::store(ab + j * kRows, acc[j]);
+        }
+      }
+    }
+    // Output transform Y = A^T M A, then the epilogue.
+    const T scale = a.ep.scale ? V::load_first(a.ep.scale + m0, rows) : V::set1(1.f);
+    const T bias = a.ep.bias ? V::load_first(a.ep.bias + m0, rows) : V::zero();
+    for (int gi = 0; gi < groups; ++gi)
+      for (int j = 0; j < kWinoG; ++j) {
+        const size_t t = size_t(a.g0 + gi) * kWinoG + size_t(j);
+        if (t >= size_t(a.T)) break;
+        const float* ab = acc_buf + size_t(gi) * kXi * kWinoG * kRows + size_t(j) * kRows;
+        T m[kXi], y[kM * kM];
+        for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinoG * kRows);
+        wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
+        float out[kM * kM][kRows];
+        for (int q = 0; q < kM * kM; ++q) V::store(out[q], V::add(V::mul(y[q], scale), bias));
+        const size_t img = t / per_image, in_img = t % per_image;
+        const int oy = int(in_img / size_t(a.tiles_w)) * kM, ox = int(in_img % size_t(a.tiles_w)) * kM;
+        for (int q = 0; q < kM * kM; ++q) {
+          const int py = oy + q / kM, px = ox + q % kM;
+          if (py >= a.OH || px >= a.OW) continue;
+          const size_t at0 = img * a.image_stride + size_t(m0) * plane + size_t(py) * a.OW + size_t(px);
+          for (int r = 0; r < rows; ++r) {
+            const size_t at = at0 + size_t(r) * plane;
+            float o = out[q][r];
+            if (a.ep.residual) o += a.ep.residual[at];
+            if (a.ep.relu) o = o > 0.f ? o : 0.f;
+            a.y[at] = o;
+          }
+        }
+      }
+  }
+}
+
+// The entry points of one ISA's kernel (its file defines V and calls these).
+template <class V>
+void wino_input_any(const WinogradInputArgs& a) {
+  if (a.m == 4) return wino_input<V, 4>(a);
+  wino_input<V, 2>(a);
+}
+
+template <class V>
+void wino_product_any(const WinogradProductArgs& a) {
+  validate_winograd(a);
+  if (a.m == 4) return wino_product<V, 4>(a);
+  wino_product<V, 2>(a);
+}
+
+}  // namespace
+}  // namespace ds::kernels::detail
