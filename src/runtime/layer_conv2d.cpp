@@ -55,13 +55,14 @@ class Conv2d : public Layer {
     used_cols_.assign(size_t(s), false);
     for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
-    // Winograd F(2x2, 3x3) where the kernel has it: stride-1 pad-1 3x3 DenseShift convolutions,
-    // weights in the wide form's 16-row blocks. Else small images (32x32 and below) on the wide
+    // Winograd F(2x2, 3x3) where the kernel has it: stride-1 pad-1 3x3 DenseShift convolutions
+    // with at least kWinogradMinInputs input channels (fewer: the transforms outweigh the saved
+    // multiply-adds), weights in the wide form's 16-row blocks. Else small images (32x32 and below) on the wide
     // form where the kernel has it: 6 pixels anywhere per tile, where the 6x16 form idles a lane
     // of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
-                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1
+                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs
                     ? ctx.kernel->winograd
                     : nullptr;
     // F(4x4) on large images, F(2x2) on small ones, where F(4x4)'s wider tiles would mostly
@@ -323,7 +324,13 @@ class Conv2d : public Layer {
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
   const kernels::WinogradKernel* winograd_ = nullptr;  // set: run_winograd on panels_[0]
   int winograd_m_ = 2;                                 // its output tiles: m x m
+  // F(4x4) from 28x28 outputs on. Measured per layer on 1 thread (input + product, ms, F(2x2) vs
+  // F(4x4)): 64 channels at 56x56 1.29 vs 0.80, 128 at 28x28 1.22 vs 0.82, 256 at 14x14 1.19 vs
+  // 1.26, 512 at 7x7 1.87 vs 2.36.
   static constexpr int kWinograd4MinPixels = 28 * 28;
+  // ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms against 0.075 for
+  // the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045 against 0.047.
+  static constexpr int kWinogradMinInputs = 32;
   struct Tap {
     int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };

@@ -129,11 +129,12 @@ TEST(Engine, LayersMatchDirectLoopsForEveryKernel) {
   }
 }
 
-// Two stride-1 3x3 DenseShift convolutions, the second with a residual, then global pool and a
-// linear layer: the layers a Winograd kernel (kernels/winograd.h) takes over.
-ModelDesc winograd_model() {
+// Three stride-1 3x3 DenseShift convolutions (5 -> 32 -> 32 with a residual -> 40), then global
+// pool and a linear layer: the last two are what a Winograd kernel (kernels/winograd.h) takes
+// over (32 input channels or more), F(2x2) on small images and F(4x4) from 28x28 on.
+ModelDesc winograd_model(int h, int w) {
   ModelDesc m;
-  m.info.in_c = 5, m.info.in_h = 9, m.info.in_w = 7, m.info.num_classes = 4;
+  m.info.in_c = 5, m.info.in_h = uint32_t(h), m.info.in_w = uint32_t(w), m.info.num_classes = 4;
   m.info.mean.assign(5, 0.f), m.info.std.assign(5, 1.f);
   std::mt19937 rng(5);
   auto codes_conv = [&](uint32_t x, int cin, int cout, bool residual) {
@@ -147,33 +148,39 @@ ModelDesc winograd_model() {
       for (auto& v : c) v = uint8_t(rng() % 8);
       core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
     }
-    n.own_scale.assign(size_t(cout), 0.125f);
+    n.own_scale.assign(size_t(cout), 0.03f);
     return n;
   };
-  m.nodes.push_back(codes_conv(0, 5, 20, false));
-  m.nodes.push_back(codes_conv(1, 20, 20, true));
+  m.nodes.push_back(codes_conv(0, 5, 32, false));
+  m.nodes.push_back(codes_conv(1, 32, 32, true));
+  m.nodes.push_back(codes_conv(2, 32, 40, false));
   NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {2};
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {3};
   m.nodes.push_back(gap);
-  NodeDesc fc = conv_node(3, 20, 4, 1, 1, 0, 1, 1, false, randn(80, 4));
-  fc.op = core::OpKind::kLinear, fc.params = {20, 4, 0};
+  NodeDesc fc = conv_node(4, 40, 4, 1, 1, 0, 1, 1, false, randn(160, 4));
+  fc.op = core::OpKind::kLinear, fc.params = {40, 4, 0};
   m.nodes.push_back(fc);
   return m;
 }
 
 TEST(Engine, WinogradKernelsMatchTheExactKernel) {
-  auto bytes = core::serialize_model(winograd_model());
-  auto x = randn(5 * 9 * 7 * 3, 11);  // batch of 3
-  auto exact = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 3);
   int ran = 0;
-  for (const auto& k : kernels::all_kernels()) {
-    if (!k.winograd || !k.supported()) continue;
-    ++ran;
-    for (int threads : {1, 3}) {
-      auto y = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{k.name, threads}).run(x.data(), 3);
-      ASSERT_EQ(y.size(), exact.size());
-      for (size_t i = 0; i < y.size(); ++i)
-        EXPECT_NEAR(y[i], exact[i], 1e-4f * (1.f + std::fabs(exact[i]))) << k.name << " logit " << i;
+  for (auto [h, w] : {std::pair{9, 7}, std::pair{28, 29}}) {
+    auto bytes = core::serialize_model(winograd_model(h, w));
+    auto x = randn(size_t(5 * h * w * 3), 11);  // batch of 3
+    auto exact = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 3);
+    for (const auto& k : kernels::all_kernels()) {
+      if (!k.winograd || !k.supported()) continue;
+      ++ran;
+      for (int threads : {1, 3}) {
+        auto y = rt::Engine::from_bytes(bytes, "wino.dsm", rt::EngineOptions{k.name, threads}).run(x.data(), 3);
+        ASSERT_EQ(y.size(), exact.size());
+        for (size_t i = 0; i < y.size(); ++i)
+          EXPECT_NEAR(y[i], exact[i], 1e-4f * (1.f + std::fabs(exact[i]))) << k.name << " " << h << "x" << w << " logit " << i;
+        // Winograd rounds differently from the direct product: equal logits would mean the
+        // convolutions did not take the Winograd path.
+        EXPECT_NE(y, exact) << k.name << " " << h << "x" << w;
+      }
     }
   }
   if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
