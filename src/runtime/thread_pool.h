@@ -1,5 +1,7 @@
 // The engine's threads: one process-wide pool of workers, started on first use and kept, so a
 // layer's parallel section costs a wake-up, not a thread start (which dominated small models).
+// Waiting workers spin for 200 us before they sleep, so back-to-back sections (every layer has
+// one or two) do not pay a futex wake-up each; an idle pool sleeps.
 #pragma once
 
 #include <functional>
