@@ -75,6 +75,9 @@ echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and 
   echo "\`bench_e2e --save-model\`), batch 1. Per layer: the median of $runs runs of the engine's own"
   echo "per-layer timer (\`DS_PROFILE=1 build/bench/engine_bench MODEL KERNEL THREADS 1 $runs\`)."
   echo "Measured FP32 FMA peak of this machine (\`bench_probe\`): $peak1 GFLOP/s on 1 thread, $peakn on $threads."
+  echo "GFLOP/s count a direct convolution's multiply-adds (2 FLOPs each): a layer that runs as Winograd"
+  echo "(\`f32_winograd_*\` kernels, stride-1 3x3 layers) does 2.25x (F(2x2)) or 4x (F(4x4)) fewer, so"
+  echo "its share of the peak can pass 100%."
   echo
   for k in "$default_kernel" "$fastest_kernel"; do
     for t in 1 "$threads"; do
