@@ -3,8 +3,9 @@
 //   ds                    this repository's ResNet-18, DenseShift 3-bit with the default policy (FP32
 //                         first conv and fc, as in the paper), exported to a .dsm file and run by
 //                         ds::rt::Engine with its default kernel (multiply-free exponent add)
-//   ds_fastest            the same model file with EngineOptions.kernel = "fastest" (on AVX-512 CPUs the
-//                         hybrid kernel: 4 rows of each tile by FMA, 2 by exponent add; not
+//   ds_fastest            the same model file with EngineOptions.kernel = "fastest" (on AVX-512 CPUs
+//                         f32_winograd_3x3_avx512: Winograd on the stride-1 3x3 layers, the hybrid
+//                         kernel - 4 rows of each tile by FMA, 2 by exponent add - elsewhere; not
 //                         multiply-free, faster); left out where it is already the default
 //   torch_eager           libtorch FP32 ResNet-18 (the same model code with the fp32 method), eval
 //                         mode, NoGradGuard; libtorch's eager convolution dispatches to oneDNN

@@ -529,10 +529,10 @@ int main(int argc, char** argv) {
     bool first = true;  // every kernel built in, for the report's legend and its choice of the fastest
     for (const auto& k : ds::kernels::all_kernels()) {
       std::fprintf(out, "%s\n  {\"name\": %s, \"denseshift\": %s, \"multiply_free\": %s, \"fp16\": %s, \"panel\": %s, "
-                   "\"supported\": %s}",
+                   "\"winograd\": %s, \"supported\": %s}",
                    first ? "" : ",", json_str(k.name).c_str(), k.weights == ds::kernels::WeightSet::kDenseShift ? "true" : "false",
                    k.multiply_free ? "true" : "false", k.fp16_activations ? "true" : "false", k.panel ? "true" : "false",
-                   k.supported() ? "true" : "false");
+                   k.winograd ? "true" : "false", k.supported() ? "true" : "false");
       first = false;
     }
   }

@@ -346,8 +346,9 @@ int main(int argc, char** argv) {
      << ") on the DenseShift model vs the same layer as a shift-with-zero model, which the engine runs on that kernel's "
         "zero-weight sibling of equal effort (`" << zero_kernel << "`), over every conv layer of ResNet-18 and ResNet-20 "
         "(geometric mean weighted by each shape's multiplicity in its network). oneDNN: the engine's default kernel, and "
-        "per layer the fastest FP32-exact engine kernel measured there (FP16 kernels excluded; which one won is counted "
-        "in the target's name and set in bold in the per-layer tables). Picking the minimum of several medians favours "
+        "per layer the fastest FP32 engine kernel measured there (FP16 kernels excluded; the Winograd kernels round "
+        "differently from a direct product, about 1e-6 relative; which one won is counted in the target's name and set "
+        "in bold in the per-layer tables). Picking the minimum of several medians favours "
         "the engine slightly. End to end: `ds` runs the default kernel, `ds_fastest` the engine's `--kernel fastest` "
         "(not multiply-free); the verdict takes the faster. The sgemv target is judged on all cores.\n\n";
 
@@ -358,8 +359,13 @@ int main(int argc, char** argv) {
       auto it = ktraits.find(kernel);
       const bool mfree = it != ktraits.end() && it->second.value("multiply_free", false);
       const bool panel = it != ktraits.end() && it->second.value("panel", false);
+      const bool wino = it != ktraits.end() && it->second.value("winograd", false);
       md << "| " << col << " | `" << kernel << "` | " << (it == ktraits.end() ? "?" : mfree ? "yes" : "no") << " | "
-         << (it == ktraits.end() ? "?" : panel ? "blocked GEMM (panel)" : "tile") << " | " << what << " |\n";
+         << (it == ktraits.end()  ? "?"
+             : wino               ? "Winograd on stride-1 3x3 from 32 input channels (F(4x4) from 28x28 outputs, else F(2x2)); blocked GEMM elsewhere"
+             : panel              ? "blocked GEMM (panel)"
+                                  : "tile")
+         << " | " << what << " |\n";
     };
     for (const auto& c : engine_cols) {
       std::string what = c == "ds" ? "engine default (`ds`)" : "by name (`" + c + "`)";
