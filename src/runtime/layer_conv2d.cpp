@@ -55,11 +55,11 @@ class Conv2d : public Layer {
     used_cols_.assign(size_t(s), false);
     for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
-    // Winograd F(2x2, 3x3) where the kernel has it: stride-1 pad-1 3x3 DenseShift convolutions
-    // with at least kWinogradMinInputs input channels (fewer: the transforms outweigh the saved
-    // multiply-adds), weights in the wide form's 16-row blocks. Else small images (32x32 and below) on the wide
-    // form where the kernel has it: 6 pixels anywhere per tile, where the 6x16 form idles a lane
-    // of 8 per 7-pixel row segment.
+    // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
+    // convolutions with at least kWinogradMinInputs input channels (with fewer the transforms
+    // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else small
+    // images (32x32 and below) on the wide form where the kernel has it: 6 pixels anywhere per
+    // tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
                         kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs
@@ -199,9 +199,10 @@ class Conv2d : public Layer {
     }
   }
 
-  // Winograd F(2x2, 3x3) (kernels/winograd.h): the input transform per image and channel into V
-  // (16 x C x tiles floats), then the product in tasks of 16-channel blocks x ranges of 6-tile
-  // groups, each through the output transform and the fused epilogue.
+  // Winograd F(m x m, 3x3) (kernels/winograd.h): the input transform per image and channel into V
+  // ((m + 2)^2 x C x tiles floats: 2.25x (m = 4) to 4x (m = 2) the input), then the product in
+  // tasks of 16-channel blocks x ranges of 6-tile groups, each through the output transform and
+  // the fused epilogue.
   void run_winograd(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
     const int m = winograd_m_;
@@ -225,8 +226,8 @@ class Conv2d : public Layer {
     const kernels::PanelWeights& w = panels_[0].weights();
     const int blocks = w.blocks(), groups = int((T + kernels::kWinogradGroup - 1) / kernels::kWinogradGroup);
     // Tasks: every block's weights are decoded and transformed once per task, so ranges of groups
-    // are long (up to kMaxGroups: 16 x 6 x 16 floats of sums each, in L2), and split further only
-    // to give each thread about 2 tasks.
+    // are long (up to kMaxGroups: (m + 2)^2 x 6 x 16 floats of sums each, in L2), and split
+    // further only to give each thread about 2 tasks.
     constexpr int kMaxGroups = 24;
     const int want = ctx.threads > 1 ? 2 * ctx.threads : 1;
     const int col_tasks =
