@@ -13,10 +13,10 @@ out=build-arm/arm_insn_count
 aarch64-linux-gnu-g++ -std=c++17 -O2 -Wall -Wextra -static -Isrc bench/arm_insn_count.cpp \
   build-arm/src/kernels/libdenseshift_kernels.a build-arm/src/core/libdenseshift_core.a -o "$out"
 
-count() {  # instructions executed by: arm_insn_count KERNEL REPS N
+count() {  # instructions executed by: $out ARGS... (arm_insn_count KERNEL REPS N)
   local log
   log=$(mktemp)
-  QEMU_CPU=max qemu-aarch64-static -d in_asm,exec,nochain -D "$log" "$out" "$1" "$2" "$3" > /dev/null
+  QEMU_CPU=max qemu-aarch64-static -d in_asm,exec,nochain -D "$log" "$out" "$@" > /dev/null
   awk '/^IN:/ {pc = ""; next}
        /^0x[0-9a-f]+:/ {if (pc == "") {pc = substr($1, 1, length($1) - 1); n[pc] = 0} n[pc]++; next}
        /^$/ {pc = ""}
@@ -38,4 +38,23 @@ for k in f32_shiftzero_neon f32_expadd_neon f32_decode_fmla_neon f16_expadd_neon
   awk -v k="$k" -v d="$d" -v d2="$d2" -v M="$M" -v N="$N" -v N2="$N2" -v K="$K" \
     'BEGIN {printf "| %s | %d | %.1f | %.2f | %.2f |\n", k, d, d / (M * N), d / (M * N * K),
             (d2 - d) / (M * (N2 - N) * K)}'
+done
+
+# Whole layers through the engine: a stride-1 3x3 convolution, one thread, per multiply-add of the
+# direct convolution (Winograd does fewer). One run = (2 runs) - (1 run): the model load cancels.
+conv=build-arm/arm_conv_insn_count
+aarch64-linux-gnu-g++ -std=c++17 -O2 -Wall -Wextra -static -Isrc bench/arm_conv_insn_count.cpp \
+  build-arm/src/runtime/libdenseshift_runtime.a build-arm/src/kernels/libdenseshift_kernels.a \
+  build-arm/src/core/libdenseshift_core.a -pthread -o "$conv"
+count_conv() {  # instructions executed by: arm_conv_insn_count KERNEL REPS C HW
+  local out=$conv
+  count "$@"
+}
+echo
+printf '| kernel | 3x3 conv 32->32 at 28x28 (F(4x4)): instructions per run | per multiply-add | 3x3 conv 64->64 at 14x14 (F(2x2)): per run | per multiply-add |\n'
+printf '|---|---|---|---|---|\n'
+for k in f32_expadd_neon f32_shiftzero_neon f32_decode_fmla_neon f32_winograd_3x3_neon; do
+  a=$(($(count_conv "$k" 2 32 28) - $(count_conv "$k" 1 32 28)))
+  b=$(($(count_conv "$k" 2 64 14) - $(count_conv "$k" 1 64 14)))
+  awk -v k="$k" -v a="$a" -v b="$b" 'BEGIN {printf "| %s | %d | %.3f | %d | %.3f |\n", k, a, a / (32 * 32 * 9 * 28 * 28), b, b / (64 * 64 * 9 * 14 * 14)}'
 done

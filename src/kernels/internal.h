@@ -93,6 +93,8 @@ void gemm_f32_shiftzero_neon(const GemmArgs& a);
 void gemm_f32_decode_fmla_neon(const GemmArgs& a);
 void gemm_f16_expadd_neon(const GemmArgs& a);
 void gemm_f16_expadd_fp16arith_neon(const GemmArgs& a);
+void winograd_input_f32_3x3_neon(const WinogradInputArgs& a);
+void winograd_product_f32_3x3_neon(const WinogradProductArgs& a);
 #endif
 
 namespace {

@@ -26,6 +26,9 @@ using detail::has_neon_fp16;
 const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2};
 const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512};
 #endif
+#if defined(DS_KERNELS_NEON)
+const WinogradKernel kWinogradNeon = {detail::winograd_input_f32_3x3_neon, detail::winograd_product_f32_3x3_neon};
+#endif
 
 const std::vector<KernelInfo> kTable = {
     {"f32_expadd_scalar", WeightSet::kDenseShift, true, false, always,
@@ -138,6 +141,12 @@ const std::vector<KernelInfo> kTable = {
      "DenseShift, codes decoded to floats + FMLA, 6x8 tiles: bit-equal to f32_expadd_scalar "
      "unless a product overflows, which FMLA keeps unrounded",
      nullptr, false, false, nullptr},
+    {"f32_winograd_3x3_neon", WeightSet::kDenseShift, false, false, has_neon,
+     detail::gemm_f32_decode_fmla_neon,
+     "Winograd F(4x4,3x3) / F(2x2,3x3) for stride-1 3x3 convolutions with NEON (16 lanes as four Q "
+     "registers, FMLA on transformed weights; not multiply-free, rounding differs from the direct "
+     "product by ~1e-6); every other layer as f32_decode_fmla_neon",
+     nullptr, false, false, &kWinogradNeon},
     {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
      detail::gemm_f16_expadd_neon,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
@@ -163,10 +172,10 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 // batch 1 on 2 threads: 14.5 ms against 19.9 for the hybrid alone, build/bench/engine_bench), and
 // the hybrid kernels elsewhere, which use the FMA and the add pipes at once (only power-of-two
 // weights allow that).
-const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512", "f32_pgemm_hybrid_6x16_avx512",
-                                     "f32_pgemm_fma_6x16_avx512", "f32_winograd_3x3_avx2",
-                                     "f32_pgemm_hybrid_6x16_avx2",
-                                     "f32_pgemm_fma_6x16_avx2",   "f32_decode_fmla_neon",
+const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
+                                     "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+                                     "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
+                                     "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
                                      "f32_expadd_scalar"};
 
 const KernelInfo* find(const std::string& name) {
@@ -206,6 +215,7 @@ const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
       {"f16_expadd_f16c", "f32_shiftzero_avx2"},
       {"f32_expadd_neon", "f32_shiftzero_neon"},
       {"f32_decode_fmla_neon", "f32_shiftzero_neon"},
+      {"f32_winograd_3x3_neon", "f32_shiftzero_neon"},
       {"f16_expadd_neon", "f32_shiftzero_neon"},
       {"f16_expadd_fp16arith_neon", "f32_shiftzero_neon"},
   };

@@ -1,7 +1,7 @@
 // The Winograd kernels' algorithm (winograd.h), written once over a 16-float vector type V that
-// each ISA's file supplies (f32_winograd_3x3_avx512.cpp: one ZMM; _avx2: two YMM). Only for units
-// compiled with AVX2 or better (it uses pgemm_avx2.h's decoder); internal linkage throughout
-// (internal.h).
+// each ISA's file supplies (f32_winograd_3x3_avx512.cpp: one ZMM; _avx2: two YMM; _neon: four
+// Q registers). Internal linkage throughout (internal.h): units compiled with AVX2 decode the
+// codes with pgemm_avx2.h's decoder, the others with a portable loop.
 //
 // V supplies, on a value type V::T of 16 floats:
 //   load(p), store(p, v), store_first(p, v, n) (lanes < n only), load_first(p, n) (others 0),
@@ -17,11 +17,42 @@
 // ReLU as each tile is stored.
 #pragma once
 
-#include "kernels/pgemm_avx2.h"
+#include "kernels/internal.h"
 #include "kernels/winograd.h"
+#if defined(__AVX2__)
+#include "kernels/pgemm_avx2.h"
+#endif
 
 namespace ds::kernels::detail {
 namespace {
+
+// Columns [k0, k0 + kc) of 16-row block b of codes as floats, k-major (kc * 16 of them).
+inline void wino_decode(const PanelWeights& w, int b, int k0, int kc, float* out) {
+#if defined(__AVX2__)
+  uint32_t* o = reinterpret_cast<uint32_t*>(out);
+  if (w.kind == PanelWeightKind::kDenseShift)
+    decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, o, nullptr);
+  else
+    decode_panel<Decoded::kZeroF32>(w, b, k0, kc, o, nullptr);
+#else
+  // Code i of the block starts at bit i * B; blocks are followed by 16 zero bytes, so 8 bytes
+  // may be read from any code's byte. P = code & (2^(B-1) - 1), sign = code >> (B-1).
+  const int B = w.bits;
+  const uint64_t mask = (uint64_t(1) << B) - 1, pmask = (uint64_t(1) << (B - 1)) - 1;
+  const bool zero = w.kind == PanelWeightKind::kShiftWithZero;
+  const uint8_t* base = w.block(b);
+  const size_t first = size_t(k0) * kWideRows, n = size_t(kc) * kWideRows;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bit = (first + i) * size_t(B);
+    uint64_t word;
+    __builtin_memcpy(&word, base + bit / 8, 8);
+    const uint64_t c = (word >> (bit % 8)) & mask, P = c & pmask, sign = c >> (B - 1);
+    uint32_t f = uint32_t(sign << 31) | uint32_t(P + (zero ? 126 : 127)) << 23;
+    if (zero && P == 0) f = 0;  // shift with zero: E = 0 is 0, else +-2^(E-1)
+    __builtin_memcpy(out + i, &f, 4);
+  }
+#endif
+}
 
 constexpr int kWinoChunk = 64;  // input channels transformed at a time
 constexpr int kWinoG = kWinogradGroup;
@@ -165,11 +196,7 @@ void wino_product(const WinogradProductArgs& a) {
       if (w.kind == PanelWeightKind::kF32) {
         g = reinterpret_cast<const float*>(w.block(b)) + size_t(c0) * 9 * kRows;
       } else {
-        uint32_t* d = reinterpret_cast<uint32_t*>(dec);
-        if (w.kind == PanelWeightKind::kDenseShift)
-          decode_panel<Decoded::kDenseShiftF32>(w, b, c0 * 9, cc * 9, d, nullptr);
-        else
-          decode_panel<Decoded::kZeroF32>(w, b, c0 * 9, cc * 9, d, nullptr);
+        wino_decode(w, b, c0 * 9, cc * 9, dec);
         g = dec;
       }
       for (int c = 0; c < cc; ++c) {  // U = G g G^T for 16 output channels

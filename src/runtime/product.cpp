@@ -27,7 +27,9 @@ bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx
 bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide) {
   using kernels::PanelWeightKind;
   const kernels::KernelInfo* k = kernel_for(n, ctx);
-  if (!k || !k->panel || (wide && !k->wide_form && !k->winograd)) return false;
+  // Winograd layers take the weights in 16-row blocks whatever the kernel's other layers run on.
+  const bool winograd = wide && k && k->winograd;
+  if (!k || (!k->panel && !winograd) || (wide && !k->wide_form && !winograd)) return false;
   const PanelWeightKind kind = n.wkind == core::WeightKind::kFloat32     ? PanelWeightKind::kF32
                                : n.wkind == core::WeightKind::kDenseShift ? PanelWeightKind::kDenseShift
                                                                           : PanelWeightKind::kShiftWithZero;
