@@ -58,8 +58,8 @@ class Conv2d : public Layer {
     // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
     // convolutions with at least kWinogradMinInputs input channels (with fewer the transforms
     // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else small
-    // images (32x32 and below) on the wide form where the kernel has it: 6 pixels anywhere per
-    // tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
+    // images (28x28 and below, see kWideMaxPixels) on the wide form where the kernel has it: 6
+    // pixels anywhere per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
                         kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs
@@ -69,7 +69,8 @@ class Conv2d : public Layer {
     // cover padding and its costlier weight transform is shared by few tiles (measured: see
     // kWinograd4MinPixels).
     winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels ? 4 : 2;
-    const bool wide = winograd_ || (int(out.h * out.w) <= kWideMaxPixels && PanelProduct::wide_available(n_, ctx));
+    const bool wide = winograd_ || (int(out.h * out.w) <= kWideMaxPixels && cin_g * kh * kw >= kWideMinDepth &&
+                                    PanelProduct::wide_available(n_, ctx));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -337,9 +338,13 @@ class Conv2d : public Layer {
   };
   std::vector<Tap> taps_;  // per row k of the im2col matrix
   std::vector<bool> used_rows_, used_cols_;  // per phase: read by some tap
-  // The wide form up to 32x32 output pixels: measured on ResNet-18, it wins at 28x28 (no 8,8,8,4
-  // row segments) and below, and loses a little at 56x56 and 112x112.
-  static constexpr int kWideMaxPixels = 1024;
+  // The wide form up to 28x28 output pixels and from 64 columns of K. Measured on ResNet-18, it
+  // wins at 28x28 (no 8,8,8,4 row segments) and below, and loses a little at 56x56 and 112x112.
+  // On ResNet-20's 32x32 layers it loses (bench_layers --only resnet20, 1 thread: the first conv,
+  // K = 27, 0.049 ms wide against 0.016 ms; 16 channels, K = 144, 0.087 against 0.070): its
+  // scalar epilogue weighs on few columns of K.
+  static constexpr int kWideMaxPixels = 784;
+  static constexpr int kWideMinDepth = 64;
   // Set by prepare for the panel forms: the phase planes (Hq_ x Wq_, plane_ floats each; image_
   // floats per image), each tap's offset in them, and one image's column tiles (6x16 form).
   int Hq_ = 0, Wq_ = 0;
