@@ -35,6 +35,14 @@ inline __m512 load_x16(const TileIO& io, int k) {
   return join(_mm256_loadu_ps(io.x[0] + o), _mm256_loadu_ps(io.x[1] + o));
 }
 
+// What the exponent rows add to bits(x): with FMA rows in the tile (the hybrid) the panel holds
+// float bits s << 31 | (P + 127) << 23 and x is biased by -(127 << 23) once per k; without them
+// (kFma = 0) it holds the words s << 31 | P << 23 themselves, and nothing is subtracted.
+template <int kFma, bool kZero>
+constexpr bool kWordPanel = kFma == 0 && !kZero;
+template <int kFma, bool kZero>
+constexpr int kExpBias = (kZero || kWordPanel<kFma, kZero>) ? 0 : 127 << 23;
+
 template <int kFma, bool kZero>
 struct Avx512Panel {
   using Elem = uint32_t;  // float bits (FMA rows and DenseShift exponent rows) or words + keep (kZero)
@@ -48,6 +56,8 @@ struct Avx512Panel {
       decode_panel<Decoded::kZeroWordAndKeep>(w, b, k0, kc, scratch, scratch + keep_offset(kc));
     } else if (w.kind == PanelWeightKind::kShiftWithZero) {
       decode_panel<Decoded::kZeroF32>(w, b, k0, kc, scratch, nullptr);
+    } else if constexpr (kWordPanel<kFma, kZero>) {
+      decode_panel<Decoded::kDenseShiftWord>(w, b, k0, kc, scratch, nullptr);
     } else {
       decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, scratch, nullptr);
     }
@@ -62,7 +72,7 @@ struct Avx512Panel {
     for (int r = 0; r < kPanelRows; ++r) acc[r] = join(acc2[r][0], acc2[r][1]);
     // Exponent rows: bits(x) - (127 << 23) + bits(+-2^P) = bits(x) + (s << 31 | P << 23); the
     // zero-weight rows use the word (s << 31 | (E-1) << 23) and the mask instead.
-    const __m512i bias = _mm512_set1_epi32(kZero ? 0 : 127 << 23);
+    const __m512i bias = _mm512_set1_epi32(kExpBias<kFma, kZero>);
     const uint32_t* keep = w + keep_offset(kc);
     for (int k = 0; k < kc; ++k) {
       const __m512 x = load_x16(io, k);
@@ -70,7 +80,7 @@ struct Avx512Panel {
       const float* wf = reinterpret_cast<const float*>(wk);
       for (int r = 0; r < kFma; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wf[r]), x, acc[r]);
       if constexpr (kFma < kPanelRows) {
-        const __m512i a = _mm512_sub_epi32(_mm512_castps_si512(x), bias);
+        const __m512i a = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(x), bias) : _mm512_castps_si512(x);
         for (int r = kFma; r < kPanelRows; ++r) {
           __m512i t = _mm512_add_epi32(a, _mm512_set1_epi32(int(wk[r])));
           if constexpr (kZero) t = _mm512_and_si512(t, _mm512_set1_epi32(int(keep[size_t(k) * kPanelRows + r])));
@@ -98,7 +108,7 @@ inline void run_wide(const PanelGemmArgs& a) {
   const int K = w.K, M = w.M;
   const size_t keep_at = keep_plane_at(size_t(K) * kWideRows);
   uint32_t* scratch = scratch_words(keep_at * (kZero ? 2 : 1) + 32);
-  const __m512i bias = _mm512_set1_epi32(kZero ? 0 : 127 << 23);
+  const __m512i bias = _mm512_set1_epi32(kExpBias<kFma, kZero>);
   for (int b = a.mb0; b < a.mb1; ++b) {
     const float* wp;
     if (w.kind == PanelWeightKind::kF32) {
@@ -109,6 +119,8 @@ inline void run_wide(const PanelGemmArgs& a) {
     } else {
       if (w.kind == PanelWeightKind::kShiftWithZero)
         decode_panel<Decoded::kZeroF32>(w, b, 0, K, scratch, nullptr);
+      else if (kWordPanel<kFma, kZero>)
+        decode_panel<Decoded::kDenseShiftWord>(w, b, 0, K, scratch, nullptr);
       else
         decode_panel<Decoded::kDenseShiftF32>(w, b, 0, K, scratch, nullptr);
       wp = reinterpret_cast<const float*>(scratch);
@@ -126,7 +138,7 @@ inline void run_wide(const PanelGemmArgs& a) {
         const int32_t o = a.koff[k];
         for (int j = 0; j < kFma; ++j) acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xb[j][o]), acc[j]);
         if constexpr (kFma < kWidePixels) {
-          const __m512i wi = _mm512_sub_epi32(_mm512_castps_si512(wv), bias);
+          const __m512i wi = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(wv), bias) : _mm512_castps_si512(wv);
           const __m512i kv = kZero ? _mm512_loadu_si512(keep + size_t(k) * kWideRows) : _mm512_setzero_si512();
           for (int j = kFma; j < kWidePixels; ++j) {
             uint32_t xbits;
