@@ -115,8 +115,8 @@ const std::vector<KernelInfo> kTable = {
      "Winograd for stride-1 3x3 convolutions, AVX-512F: F(4x4,3x3) on outputs of 28x28 and more, "
      "F(2x2,3x3) below; codes decoded and transformed (U = G g G^T) per 64-channel panel, FMA GEMMs "
      "on 16-channel x 6-tile tiles, fused BN/residual/ReLU; 4x / 2.25x fewer multiply-adds, not "
-     "multiply-free, rounding differs from the direct product (relative ~1e-6); every other layer "
-     "as f32_pgemm_hybrid_6x16_avx512",
+     "multiply-free, rounding differs from the direct product (relative ~1e-6) and an inf/NaN input "
+     "may make its whole tile NaN; every other layer as f32_pgemm_hybrid_6x16_avx512",
      detail::panel_f32_hybrid_6x16_avx512, true, true, &kWinogradAvx512},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,

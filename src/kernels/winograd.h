@@ -14,6 +14,12 @@
 // channels into a small U panel (a^2 x chunk x 16 floats, L2) and runs the GEMMs over it. U is
 // not a power of two, so these kernels multiply: they are not multiply-free.
 //
+// Arithmetic differs from the direct product: rounding (about 1e-6 relative on ResNet layers), and
+// special values. The transforms mix a tile's inputs, so an inf or NaN input may turn every output
+// of its tiles into NaN (inf * 0 or inf - inf inside U .* V), where the direct product keeps it to
+// the outputs that read it; F(4x4)'s input transform scales by up to 25, so inputs above about
+// 1e36 may overflow. Models whose activations are finite and sane are not affected.
+//
 // Layout of V: V_xi[c][t] at v + xi * xi_stride + c * c_stride + t, tiles t numbered
 // (image, tile row, tile column): t = (b * tiles_h + ty) * tiles_w + tx, tile (ty, tx) covering
 // output pixels (m ty .. m ty + m-1, m tx .. m tx + m-1). Outputs past the image's edge are
