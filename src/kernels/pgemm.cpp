@@ -85,6 +85,9 @@ void validate_winograd(const WinogradProductArgs& a) {
     if (a.tiles_h != winograd_tiles(a.OH, a.m) || a.tiles_w != winograd_tiles(a.OW, a.m) ||
         size_t(a.T) % (size_t(a.tiles_h) * size_t(a.tiles_w)) != 0)
       fail("tile counts do not match the output size");
+    if (a.c_stride < size_t(a.T) || a.xi_stride < size_t(w.K / 9) * a.c_stride ||
+        a.image_stride < size_t(w.M) * size_t(a.OH) * size_t(a.OW))
+      fail("strides of V or y overlap");
   }
 }
 

@@ -160,6 +160,10 @@ TEST(Winograd, RejectsPiecesOutsideTheProduct) {
   EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
   bad = a, bad.m = 3;
   EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
+  bad = a, bad.c_stride = 3;  // channels of V overlapping
+  EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
+  bad = a, bad.image_stride = 100;  // images of y overlapping
+  EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
   const PanelWeights six = pack_panel_weights(PanelWeightKind::kDenseShift, 3, 16, 18, p.packed.data(), p.row_bytes);
   bad = a, bad.w = &six;  // blocks of 6 rows
   EXPECT_THROW(ks[0]->winograd->product(bad), std::invalid_argument);
