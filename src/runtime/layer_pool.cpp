@@ -50,7 +50,25 @@ class Pool : public Layer {
               for (uint32_t xx = 0; xx < is.w; ++xx) col[xx] += row[xx];
             }
           }
+          // The 3/2 max pool of the ResNet stem, outputs whose window lies inside the row: constant
+          // width and stride, so the compiler vectorises it (the same comparisons as below).
+          uint32_t lo = 0, hi = 0;
+          if (max_ && k_ == 3 && s_ == 2) {
+            lo = uint32_t(p_ + 1) / 2;
+            hi = std::max(lo, std::min(os.w, uint32_t((int(is.w) - 3 + p_) / 2 + 1)));
+            float* yr = y + size_t(oy) * os.w;
+            for (uint32_t ox = lo; ox < hi; ++ox) {
+              const float* c = col.data() + 2 * ox - uint32_t(p_);
+              float acc = -std::numeric_limits<float>::infinity();
+              acc = c[0] > acc ? c[0] : acc;
+              acc = c[1] > acc ? c[1] : acc;
+              acc = c[2] > acc ? c[2] : acc;
+              yr[ox] = acc;
+            }
+          }
           for (uint32_t ox = 0; ox < os.w; ++ox) {
+            if (ox == lo && hi > lo) ox = hi;
+            if (ox >= os.w) break;
             const auto [x0, x1] = cols[ox];
             float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
             for (int xx = x0; xx < x1; ++xx) acc = max_ ? (col[size_t(xx)] > acc ? col[size_t(xx)] : acc) : acc + col[size_t(xx)];

@@ -186,6 +186,44 @@ TEST(Engine, WinogradKernelsMatchTheExactKernel) {
   if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
 }
 
+// Max and average pooling alone against direct loops: odd and even sizes, the ResNet stem's 3/2
+// pad 1 max pool (which has its own loop for the windows inside the image) among others.
+TEST(Engine, PoolingMatchesDirectLoops) {
+  struct P {
+    bool max;
+    int k, s, pad, h, w;
+  };
+  for (const P& c : {P{true, 3, 2, 1, 112, 112}, P{true, 3, 2, 1, 9, 8}, P{true, 3, 2, 1, 3, 3}, P{true, 3, 2, 0, 10, 11},
+                     P{true, 2, 2, 0, 7, 9}, P{true, 3, 1, 1, 5, 6}, P{false, 3, 2, 1, 9, 8}, P{false, 2, 2, 0, 6, 7}}) {
+    ModelDesc m;
+    m.info.in_c = 3, m.info.in_h = uint32_t(c.h), m.info.in_w = uint32_t(c.w);
+    m.info.mean.assign(3, 0.f), m.info.std.assign(3, 1.f);
+    NodeDesc pool;
+    pool.op = c.max ? core::OpKind::kMaxPool : core::OpKind::kAvgPool, pool.inputs = {0}, pool.params = {c.k, c.s, c.pad};
+    m.nodes.push_back(pool);
+    const int oh = (c.h + 2 * c.pad - c.k) / c.s + 1, ow = (c.w + 2 * c.pad - c.k) / c.s + 1;
+    m.info.num_classes = uint32_t(3 * oh * ow);
+    auto x = randn(size_t(2 * 3 * c.h * c.w), 13);  // batch of 2
+    auto y = rt::Engine::from_bytes(core::serialize_model(m), "pool.dsm", rt::EngineOptions{"", 2}).run(x.data(), 2);
+    ASSERT_EQ(y.size(), size_t(2 * 3 * oh * ow));
+    for (int plane = 0; plane < 6; ++plane)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          float acc = c.max ? -INFINITY : 0.f;
+          for (int i = 0; i < c.k; ++i)
+            for (int j = 0; j < c.k; ++j) {
+              const int yy = oy * c.s - c.pad + i, xx = ox * c.s - c.pad + j;
+              if (yy < 0 || xx < 0 || yy >= c.h || xx >= c.w) continue;
+              const float v = x[(size_t(plane) * c.h + yy) * c.w + xx];
+              acc = c.max ? std::max(acc, v) : acc + v;
+            }
+          if (!c.max) acc /= float(c.k * c.k);
+          EXPECT_NEAR(y[(size_t(plane) * oh + oy) * ow + ox], acc, 1e-5f)
+              << (c.max ? "max" : "avg") << c.k << "/" << c.s << " pad " << c.pad << " " << c.h << "x" << c.w << " at " << oy << "," << ox;
+        }
+  }
+}
+
 TEST(Engine, ProbabilitiesAreTheSoftmaxOfTheLogits) {
   auto bytes = core::serialize_model(small_model());
   rt::Engine e = rt::Engine::from_bytes(bytes, "small.dsm");
