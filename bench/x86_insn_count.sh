@@ -8,7 +8,7 @@
 # kernels also repack the weights and x per call there, which scales with M*K and K*N).
 # Valgrind has no AVX-512, so the CPU it shows lacks it and the AVX2 kernels are what run: the
 # pair issue 4's DenseShift-vs-zero-weight target measures. Needs build/ (scripts/build.sh or
-# scripts/test.sh) and valgrind (apt-get install valgrind). Regenerates the table in
+# scripts/test.sh) and valgrind (scripts/setup.sh installs it). Regenerates the table in
 # docs/benchmarks_notes.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

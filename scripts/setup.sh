@@ -8,7 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas-dev libdnnl-dev
   zlib1g-dev libpng-dev libturbojpeg0-dev
   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  dataset-fashion-mnist gnuplot-nox
+  dataset-fashion-mnist gnuplot-nox valgrind
   g++-aarch64-linux-gnu qemu-user-static
 )
 
