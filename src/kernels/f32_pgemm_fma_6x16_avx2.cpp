@@ -16,11 +16,7 @@ struct FmaPanel {
 
   static const float* panel(const PanelWeights& w, int b, int k0, int kc, float* scratch) {
     if (w.kind == PanelWeightKind::kF32) return reinterpret_cast<const float*>(w.block(b)) + size_t(k0) * kPanelRows;
-    uint32_t* out = reinterpret_cast<uint32_t*>(scratch);
-    if (w.kind == PanelWeightKind::kDenseShift)
-      decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, out, nullptr);
-    else
-      decode_panel<Decoded::kZeroF32>(w, b, k0, kc, out, nullptr);
+    decode_panel_floats(w, b, k0, kc, reinterpret_cast<uint32_t*>(scratch));
     return scratch;
   }
 

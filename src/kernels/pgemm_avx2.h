@@ -98,6 +98,15 @@ inline void decode_panel(const PanelWeights& w, int b, int k0, int kc, uint32_t*
   }
 }
 
+// The same columns as float bits, whichever kind of codes the block holds: +-2^P (DenseShift) or
+// 0 / +-2^(E-1) (shift with zero).
+inline void decode_panel_floats(const PanelWeights& w, int b, int k0, int kc, uint32_t* out) {
+  if (w.kind == PanelWeightKind::kShiftWithZero)
+    decode_panel<Decoded::kZeroF32>(w, b, k0, kc, out, nullptr);
+  else
+    decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, out, nullptr);
+}
+
 // A 6x16 tile of accumulators: acc[r][h] is half h (8 columns) of row r, at y + r * ldy + io.y[h],
 // io.n[h] of its lanes inside y. load_tile starts it from y (the sums of the earlier K blocks, so
 // the order of the additions stays k ascending) or from zero; store_tile writes it back, through

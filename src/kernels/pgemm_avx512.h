@@ -54,12 +54,10 @@ struct Avx512Panel {
     if (w.kind == PanelWeightKind::kF32) return reinterpret_cast<const uint32_t*>(w.block(b)) + size_t(k0) * kPanelRows;
     if constexpr (kZero) {
       decode_panel<Decoded::kZeroWordAndKeep>(w, b, k0, kc, scratch, scratch + keep_offset(kc));
-    } else if (w.kind == PanelWeightKind::kShiftWithZero) {
-      decode_panel<Decoded::kZeroF32>(w, b, k0, kc, scratch, nullptr);
-    } else if constexpr (kWordPanel<kFma, kZero>) {
+    } else if (kWordPanel<kFma, kZero> && w.kind == PanelWeightKind::kDenseShift) {
       decode_panel<Decoded::kDenseShiftWord>(w, b, k0, kc, scratch, nullptr);
     } else {
-      decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, scratch, nullptr);
+      decode_panel_floats(w, b, k0, kc, scratch);
     }
     return scratch;
   }
@@ -117,12 +115,10 @@ inline void run_wide(const PanelGemmArgs& a) {
       decode_panel<Decoded::kZeroWordAndKeep>(w, b, 0, K, scratch, scratch + keep_at);
       wp = reinterpret_cast<const float*>(scratch);
     } else {
-      if (w.kind == PanelWeightKind::kShiftWithZero)
-        decode_panel<Decoded::kZeroF32>(w, b, 0, K, scratch, nullptr);
-      else if (kWordPanel<kFma, kZero>)
+      if (kWordPanel<kFma, kZero> && w.kind == PanelWeightKind::kDenseShift)
         decode_panel<Decoded::kDenseShiftWord>(w, b, 0, K, scratch, nullptr);
       else
-        decode_panel<Decoded::kDenseShiftF32>(w, b, 0, K, scratch, nullptr);
+        decode_panel_floats(w, b, 0, K, scratch);
       wp = reinterpret_cast<const float*>(scratch);
     }
     const uint32_t* keep = scratch + keep_at;

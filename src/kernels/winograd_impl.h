@@ -29,11 +29,7 @@ namespace {
 // Columns [k0, k0 + kc) of 16-row block b of codes as floats, k-major (kc * 16 of them).
 inline void wino_decode(const PanelWeights& w, int b, int k0, int kc, float* out) {
 #if defined(__AVX2__)
-  uint32_t* o = reinterpret_cast<uint32_t*>(out);
-  if (w.kind == PanelWeightKind::kDenseShift)
-    decode_panel<Decoded::kDenseShiftF32>(w, b, k0, kc, o, nullptr);
-  else
-    decode_panel<Decoded::kZeroF32>(w, b, k0, kc, o, nullptr);
+  decode_panel_floats(w, b, k0, kc, reinterpret_cast<uint32_t*>(out));
 #else
   // Code i of the block starts at bit i * B; blocks are followed by 16 zero bytes, so 8 bytes
   // may be read from any code's byte. P = code & (2^(B-1) - 1), sign = code >> (B-1).
