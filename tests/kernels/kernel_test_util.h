@@ -37,6 +37,15 @@ inline const KernelInfo* find_supported(const std::string& name) {
   return nullptr;
 }
 
+// The kernels this CPU runs that `keep` accepts, in table order.
+template <class Keep>
+std::vector<const KernelInfo*> supported_kernels(Keep keep) {
+  std::vector<const KernelInfo*> ks;
+  for (const KernelInfo& k : all_kernels())
+    if (k.supported() && keep(k)) ks.push_back(&k);
+  return ks;
+}
+
 // A code matrix packed as core/codes.h specifies: LSB-first bit stream per row, rows byte
 // aligned, `row_bytes` apart. Padding bits and bytes are set to ones: kernels must ignore them.
 struct PackedCodes {

@@ -14,10 +14,7 @@ namespace ds::kernels::test {
 namespace {
 
 std::vector<const KernelInfo*> panel_kernels() {
-  std::vector<const KernelInfo*> ks;
-  for (const KernelInfo& k : all_kernels())
-    if (k.panel && k.supported()) ks.push_back(&k);
-  return ks;
+  return supported_kernels([](const KernelInfo& k) { return k.panel != nullptr; });
 }
 
 // Random normal activations (no zeros: the one-add kernels are exact on them), with a wide

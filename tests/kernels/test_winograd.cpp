@@ -15,10 +15,7 @@ namespace ds::kernels::test {
 namespace {
 
 std::vector<const KernelInfo*> winograd_kernels() {
-  std::vector<const KernelInfo*> ks;
-  for (const KernelInfo& k : all_kernels())
-    if (k.winograd && k.supported()) ks.push_back(&k);
-  return ks;
+  return supported_kernels([](const KernelInfo& k) { return k.winograd != nullptr; });
 }
 
 struct Case {
