@@ -14,6 +14,15 @@ namespace {
 
 using core::ConvParam;
 
+// The calling thread's buffer for a convolution's rearranged input (the phase-split planes, or
+// Winograd's V), at least n floats: reused across layers and runs, since a fresh buffer would
+// fault its pages in every time. A layer holds it only while it runs, so one serves both forms.
+float* input_scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 class Conv2d : public Layer {
  public:
   explicit Conv2d(const core::NodeDesc& n) : n_(n) {
@@ -139,9 +148,7 @@ class Conv2d : public Layer {
       const int nb = std::min(chunk, ctx.batch - b0);
       // + 16: the last tile may read 8 floats past its row. Not zero-filled here: each thread
       // clears the planes it fills (in parallel, and only the phases some tap reads).
-      thread_local std::vector<float> split_buf;  // reused: a fresh buffer would fault its pages in
-      if (split_buf.size() < image * size_t(nb) + 16) split_buf.resize(image * size_t(nb) + 16);
-      float* const split = split_buf.data();
+      float* const split = input_scratch(image * size_t(nb) + 16);
       std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
@@ -209,10 +216,7 @@ class Conv2d : public Layer {
     const int m = winograd_m_;
     const int C = p_[core::kInC], th = kernels::winograd_tiles(int(os.h), m), tw = kernels::winograd_tiles(int(os.w), m);
     const size_t per_image = size_t(th) * tw, T = size_t(ctx.batch) * per_image;
-    thread_local std::vector<float> v_buf;  // reused: a fresh buffer would fault its pages in
-    const size_t v_floats = size_t(kernels::winograd_positions(m)) * C * T;
-    if (v_buf.size() < v_floats) v_buf.resize(v_floats);
-    float* const v = v_buf.data();
+    float* const v = input_scratch(size_t(kernels::winograd_positions(m)) * C * T);
     parallel_for(ctx.batch * C, ctx.threads, [&](int i0, int i1) {
       for (int i = i0; i < i1; ++i) {
         kernels::WinogradInputArgs a;
