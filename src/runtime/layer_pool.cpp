@@ -31,6 +31,14 @@ class Pool : public Layer {
     };
     std::vector<std::pair<int, int>> cols(os.w);
     for (uint32_t ox = 0; ox < os.w; ++ox) cols[ox] = range(ox, is.w);
+    // The 3/2 max pool of the ResNet stem: outputs [lo, hi) have their window inside the row, and
+    // a loop of constant width and stride over them is one the compiler vectorises (the same
+    // comparisons as the general loop). Elsewhere lo = hi = 0: the general loop does every output.
+    uint32_t lo = 0, hi = 0;
+    if (max_ && k_ == 3 && s_ == 2) {
+      lo = std::min(os.w, uint32_t(p_ + 1) / 2);
+      hi = std::max(lo, std::min(os.w, uint32_t((int(is.w) - 3 + p_) / 2 + 1)));
+    }
     parallel_for(ctx.batch * int(is.c), ctx.threads, [&](int p0, int p1) {
       // Per output row: the window's rows reduced column by column into one row (a loop the
       // compiler vectorises), then each output reduces its k columns of that row.
@@ -50,30 +58,26 @@ class Pool : public Layer {
               for (uint32_t xx = 0; xx < is.w; ++xx) col[xx] += row[xx];
             }
           }
-          // The 3/2 max pool of the ResNet stem, outputs whose window lies inside the row: constant
-          // width and stride, so the compiler vectorises it (the same comparisons as below).
-          uint32_t lo = 0, hi = 0;
-          if (max_ && k_ == 3 && s_ == 2) {
-            lo = uint32_t(p_ + 1) / 2;
-            hi = std::max(lo, std::min(os.w, uint32_t((int(is.w) - 3 + p_) / 2 + 1)));
-            float* yr = y + size_t(oy) * os.w;
-            for (uint32_t ox = lo; ox < hi; ++ox) {
-              const float* c = col.data() + 2 * ox - uint32_t(p_);
-              float acc = -std::numeric_limits<float>::infinity();
-              acc = c[0] > acc ? c[0] : acc;
-              acc = c[1] > acc ? c[1] : acc;
-              acc = c[2] > acc ? c[2] : acc;
-              yr[ox] = acc;
+          float* yr = y + size_t(oy) * os.w;
+          auto general = [&](uint32_t ox0, uint32_t ox1) {
+            for (uint32_t ox = ox0; ox < ox1; ++ox) {
+              const auto [x0, x1] = cols[ox];
+              float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
+              for (int xx = x0; xx < x1; ++xx)
+                acc = max_ ? (col[size_t(xx)] > acc ? col[size_t(xx)] : acc) : acc + col[size_t(xx)];
+              yr[ox] = max_ ? acc : acc / float(k_ * k_);
             }
+          };
+          general(0, lo);
+          for (uint32_t ox = lo; ox < hi; ++ox) {
+            const float* c = col.data() + 2 * ox - uint32_t(p_);
+            float acc = -std::numeric_limits<float>::infinity();
+            acc = c[0] > acc ? c[0] : acc;
+            acc = c[1] > acc ? c[1] : acc;
+            acc = c[2] > acc ? c[2] : acc;
+            yr[ox] = acc;
           }
-          for (uint32_t ox = 0; ox < os.w; ++ox) {
-            if (ox == lo && hi > lo) ox = hi;
-            if (ox >= os.w) break;
-            const auto [x0, x1] = cols[ox];
-            float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
-            for (int xx = x0; xx < x1; ++xx) acc = max_ ? (col[size_t(xx)] > acc ? col[size_t(xx)] : acc) : acc + col[size_t(xx)];
-            y[size_t(oy) * os.w + ox] = max_ ? acc : acc / float(k_ * k_);
-          }
+          general(hi, os.w);
         }
       }
     });
