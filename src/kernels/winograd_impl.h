@@ -51,7 +51,6 @@ inline void wino_decode(const PanelWeights& w, int b, int k0, int kc, float* out
 }
 
 constexpr int kWinoChunk = 64;  // input channels transformed at a time
-constexpr int kWinoG = kWinogradGroup;
 
 inline size_t wino_min(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -179,7 +178,7 @@ void wino_product(const WinogradProductArgs& a) {
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
   const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
-  uint32_t* scratch = scratch_words(dec_n + u_n + size_t(groups) * kXi * kWinoG * kRows);
+  uint32_t* scratch = scratch_words(dec_n + u_n + size_t(groups) * kXi * kWinogradGroup * kRows);
   float* dec = reinterpret_cast<float*>(scratch);
   float* U = dec + dec_n;
   float* acc_buf = U + u_n;  // [group][xi][tile][16 channels]: the sums over the chunks so far
@@ -213,18 +212,18 @@ void wino_product(const WinogradProductArgs& a) {
         const float* vx = a.v + size_t(xi) * a.xi_stride + size_t(c0) * a.c_stride;
         for (int gi = 0; gi < groups; ++gi) {
           // Tiles past the end repeat the last one (computed, never stored): no read past V.
-          const size_t t0 = size_t(a.g0 + gi) * kWinoG;
-          size_t off[kWinoG];
-          for (int j = 0; j < kWinoG; ++j) off[j] = wino_min(t0 + size_t(j), size_t(a.T) - 1);
-          float* ab = acc_buf + (size_t(gi) * kXi + size_t(xi)) * kWinoG * kRows;
-          T acc[kWinoG];
-          for (int j = 0; j < kWinoG; ++j) acc[j] = c0 ? V::load(ab + j * kRows) : V::zero();
+          const size_t t0 = size_t(a.g0 + gi) * kWinogradGroup;
+          size_t off[kWinogradGroup];
+          for (int j = 0; j < kWinogradGroup; ++j) off[j] = wino_min(t0 + size_t(j), size_t(a.T) - 1);
+          float* ab = acc_buf + (size_t(gi) * kXi + size_t(xi)) * kWinogradGroup * kRows;
+          T acc[kWinogradGroup];
+          for (int j = 0; j < kWinogradGroup; ++j) acc[j] = c0 ? V::load(ab + j * kRows) : V::zero();
           const float* vc = vx;
           for (int c = 0; c < cc; ++c, vc += a.c_stride) {
             const T uv = V::load(u + size_t(c) * kRows);
-            for (int j = 0; j < kWinoG; ++j) acc[j] = V::fma_bcast(acc[j], uv, vc + off[j]);
+            for (int j = 0; j < kWinogradGroup; ++j) acc[j] = V::fma_bcast(acc[j], uv, vc + off[j]);
           }
-          for (int j = 0; j < kWinoG; ++j) V::store(ab + j * kRows, acc[j]);
+          for (int j = 0; j < kWinogradGroup; ++j) V::store(ab + j * kRows, acc[j]);
         }
       }
     }
@@ -232,12 +231,12 @@ void wino_product(const WinogradProductArgs& a) {
     const T scale = a.ep.scale ? V::load_first(a.ep.scale + m0, rows) : V::set1(1.f);
     const T bias = a.ep.bias ? V::load_first(a.ep.bias + m0, rows) : V::zero();
     for (int gi = 0; gi < groups; ++gi)
-      for (int j = 0; j < kWinoG; ++j) {
-        const size_t t = size_t(a.g0 + gi) * kWinoG + size_t(j);
+      for (int j = 0; j < kWinogradGroup; ++j) {
+        const size_t t = size_t(a.g0 + gi) * kWinogradGroup + size_t(j);
         if (t >= size_t(a.T)) break;
-        const float* ab = acc_buf + size_t(gi) * kXi * kWinoG * kRows + size_t(j) * kRows;
+        const float* ab = acc_buf + size_t(gi) * kXi * kWinogradGroup * kRows + size_t(j) * kRows;
         T m[kXi], y[kM * kM];
-        for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinoG * kRows);
+        for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinogradGroup * kRows);
         wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
         float out[kM * kM][kRows];
         for (int q = 0; q < kM * kM; ++q) V::store(out[q], V::add(V::mul(y[q], scale), bias));
