@@ -330,9 +330,9 @@ class Conv2d : public Layer {
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
   const kernels::WinogradKernel* winograd_ = nullptr;  // set: run_winograd on panels_[0]
   int winograd_m_ = 2;                                 // its output tiles: m x m
-  // F(4x4) from 28x28 outputs on. Measured per layer on 1 thread (input + product, ms, F(2x2) vs
-  // F(4x4)): 64 channels at 56x56 1.29 vs 0.80, 128 at 28x28 1.22 vs 0.82, 256 at 14x14 1.19 vs
-  // 1.26, 512 at 7x7 1.87 vs 2.36.
+  // F(4x4) from 28x28 outputs on. build/bench/bench_winograd (1 thread, input + product, ms,
+  // F(2x2) vs F(4x4)): 64 channels at 56x56 1.34 vs 0.84, 128 at 28x28 1.09 vs 0.83, 256 at 14x14
+  // 1.21 vs 1.29, 512 at 7x7 1.98 vs 2.41.
   static constexpr int kWinograd4MinPixels = 28 * 28;
   // ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms against 0.075 for
   // the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045 against 0.047.
