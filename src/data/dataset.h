@@ -67,8 +67,42 @@ const char* kind_name(Kind k);
 // Throws DataError naming `root` if none matches.
 Kind detect_kind(const std::string& root);
 
-// Opens a split with the standard transform for its kind (train: augmentation on).
-std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, bool augment);
+// Training augmentation, an explicit choice (`denseshift train --augment NAME`):
+//   none       no augmentation (ImageFolder: resize 256 + center crop 224, as for evaluation)
+//   crop       fixed-size data: zero-pad 4 + random crop; ImageFolder: RandomResizedCrop 224
+//   crop-flip  crop + random horizontal flip
+//   imagenet   ImageFolder only: RandomResizedCrop 224 + flip (the same as crop-flip there)
+enum class Augment { kNone, kCrop, kCropFlip, kImageNet };
+const char* augment_name(Augment a);
+// Throws DataError listing the choices for an unknown name.
+Augment parse_augment(const std::string& name);
+// The default for a kind, chosen so it cannot hurt that kind's data: IDX holds digits and
+// letters, which a mirror turns into other symbols, so IDX gets crop (no flip); CIFAR gets
+// crop-flip; ImageFolder gets imagenet (the authors' recipe).
+Augment default_augment(Kind kind);
+// DataError when `a` cannot apply to `kind` (imagenet on fixed-size data).
+void check_augment(Augment a, Kind kind, const std::string& root);
+
+// Per-channel statistics applied to pixels in [0, 1]: (x - mean) / std.
+struct Normalization {
+  std::vector<float> mean, std;
+  bool empty() const { return mean.empty(); }
+};
+// The statistics of `root`'s training split: IDX and CIFAR computed over every training pixel
+// (so MNIST gets MNIST's, not Fashion-MNIST's); ImageFolder: the ImageNet statistics (declared).
+Normalization dataset_normalization(const std::string& root);
+
+struct OpenOptions {
+  Augment augment = Augment::kNone;  // applied to the training split only
+  Normalization norm;                 // empty: dataset_normalization(root)
+  // The classes that labels index, by name (a model's or a checkpoint's). Empty: the training
+  // split's. ImageFolder maps a split's class folders to these by name: a folder not among them
+  // is a DataError naming both lists. IDX/CIFAR: a label >= classes.size() is a DataError.
+  std::vector<std::string> classes;
+};
+
+// Opens a split of `root` with the standard transform for its kind.
+std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt = {});
 
 // Readers, for callers (and tests) that want one directly.
 std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::string& labels_path,

@@ -82,6 +82,10 @@ Checkpoint load_checkpoint(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw CheckpointError("cannot open checkpoint " + path + ": " + errno_text());
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return parse_checkpoint(bytes, path);
+}
+
+Checkpoint parse_checkpoint(const std::vector<char>& bytes, const std::string& path) {
   c10::IValue v;
   try {
     v = torch::pickle_load(bytes);

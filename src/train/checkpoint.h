@@ -38,6 +38,8 @@ void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 void save_checkpoint(const Checkpoint& c, const std::string& path);
 // Throws CheckpointError naming the file for a missing, truncated or foreign file.
 Checkpoint load_checkpoint(const std::string& path);
+// The same on bytes already in memory; `name` goes into the messages (the fuzz harness uses it).
+Checkpoint parse_checkpoint(const std::vector<char>& bytes, const std::string& name);
 
 // The model's parameters and buffers by qualified name, on the CPU.
 NamedTensors state_of(const torch::nn::Module& m);

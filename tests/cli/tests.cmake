@@ -1,0 +1,10 @@
+# Command-line tests: run the `denseshift` binary as a user does (exit codes, messages).
+# Included from tests/CMakeLists.txt when the trainer is built. Each area has its own file.
+file(GLOB DS_CLI_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/test_*.cpp)
+add_executable(test_cli ${DS_CLI_TEST_SOURCES})
+add_dependencies(test_cli denseshift)
+target_compile_definitions(test_cli PRIVATE DS_CLI_BINARY="$<TARGET_FILE:denseshift>"
+                                            DS_TEST_DATA_DIR="${CMAKE_CURRENT_LIST_DIR}/../runtime/data")
+target_link_libraries(test_cli PRIVATE denseshift_runtime denseshift_data GTest::gtest_main)
+target_compile_options(test_cli PRIVATE ${DS_WARNINGS})
+gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600)
