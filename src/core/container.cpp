@@ -2,8 +2,7 @@
 // docs/format.md is the byte-level spec; the offsets below must stay in step with it.
 #include "core/container.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "core/atomic_file.h"
 
 #include <algorithm>
 #include <array>
@@ -246,46 +245,10 @@ std::vector<uint8_t> ContainerWriter::serialize() const {
 
 void ContainerWriter::write(const std::string& path) const {
   const std::vector<uint8_t> bytes = serialize();
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const std::string& what, int e) {
-    ::unlink(tmp.c_str());  // a failed write leaves neither a partial model nor a stray .tmp
-    throw FormatError(path + ": cannot save the model: " + what + ": " + errno_text(e));
-  };
-
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int e = errno;
-    throw FormatError(path + ": cannot save the model: cannot create " + tmp + ": " +
-                      errno_text(e));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = n < 0 ? errno : EIO;
-      ::close(fd);
-      fail("writing " + tmp, e);
-    }
-    done += size_t(n);
-  }
-  // fsync before rename: otherwise a crash can leave the final name on an empty or short file.
-  if (::fsync(fd) != 0) {
-    const int e = errno;
-    ::close(fd);
-    fail("flushing " + tmp, e);
-  }
-  if (::close(fd) != 0) fail("closing " + tmp, errno);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("renaming " + tmp, errno);
-
-  // Make the rename itself durable. Best effort: some file systems refuse fsync on a directory,
-  // and the model is already complete under its final name either way.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  try {
+    write_file_atomic(path, bytes.data(), bytes.size());
+  } catch (const FileWriteError& e) {
+    throw FormatError(e.what());  // the model API's one error type; the message names path and reason
   }
 }
 
