@@ -317,8 +317,8 @@ Container Container::from_bytes(std::vector<uint8_t> bytes, const std::string& n
   // 2. Version, before anything else is interpreted: everything after it may change with it.
   const uint32_t version = load32(b + kVersionAt);
   if (version == 0) {
-    fail("unknown format version 0 (this build reads version " + std::to_string(kFormatVersion) +
-         ")");
+    fail("unknown format version 0 (this build reads versions " + std::to_string(kOldestReadVersion) + ".." +
+         std::to_string(kFormatVersion) + ")");
   }
   if (version < kOldestReadVersion) {
     fail("format version " + std::to_string(version) + " is older than this build reads (" +
@@ -327,7 +327,7 @@ Container Container::from_bytes(std::vector<uint8_t> bytes, const std::string& n
   }
   if (version > kFormatVersion) {
     fail("format version " + std::to_string(version) + " is newer than this build reads (" +
-         std::to_string(kFormatVersion) + "); upgrade denseshift");
+         std::to_string(kOldestReadVersion) + ".." + std::to_string(kFormatVersion) + "); upgrade denseshift");
   }
 
   // 3. Header integrity, then the fields it vouches for.

@@ -19,7 +19,9 @@ class FormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the training dataset's path to META (docs/format.md section 9); version 1
+// files are still read (their META has no dataset).
+constexpr uint32_t kFormatVersion = 2;
 
 // Bounds-checked little-endian reading of a section payload; every read past the end throws
 // FormatError naming `what` (e.g. "model.dsm: section GRPH").

@@ -1,5 +1,6 @@
 #include "core/model_format.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -30,12 +31,57 @@ size_t expected_inputs_max(OpKind op) { return op == OpKind::kAdd || op == OpKin
 size_t expected_inputs_min(OpKind op) { return op == OpKind::kAdd ? 2 : 1; }
 bool has_weights(OpKind op) { return op == OpKind::kConv2d || op == OpKind::kLinear; }
 
-// Weight blobs go into WGTS at 64-byte boundaries so a reader can use them in place.
+// Weight blobs go into WGTS in node order (weights, scale, bias), each at the next 64-byte
+// boundary, so a reader can use them in place. read_model requires exactly this layout.
+constexpr uint64_t kBlobAlign = 64;
 uint64_t put_blob(ByteWriter& w, const void* p, size_t n) {
-  w.align(64);
+  w.align(kBlobAlign);
   uint64_t off = w.size();
   w.bytes(p, n);
   return off;
+}
+
+float load_f32(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Index of the first non-finite float of n at p, or n.
+size_t first_non_finite(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(load_f32(p + 4 * i))) return i;
+  return n;
+}
+
+void read_meta(const Container& c, ModelInfo& in) {
+  ByteReader r = c.reader("META");
+  in.in_c = r.u32(), in.in_h = r.u32(), in.in_w = r.u32(), in.num_classes = r.u32();
+  const std::string shape = std::to_string(in.in_c) + "x" + std::to_string(in.in_h) + "x" + std::to_string(in.in_w);
+  if (in.in_c == 0 || in.in_c > kMaxInputChannels || in.in_h == 0 || in.in_h > kMaxInputSide || in.in_w == 0 ||
+      in.in_w > kMaxInputSide)
+    r.fail("input shape " + shape + " is out of range (channels 1.." + std::to_string(kMaxInputChannels) + ", sides 1.." +
+           std::to_string(kMaxInputSide) + ")");
+  if (size_t(in.in_c) * in.in_h * in.in_w > kMaxInputFloats)
+    r.fail("input shape " + shape + " is more than " + std::to_string(kMaxInputFloats) + " values per image");
+  if (in.num_classes == 0 || in.num_classes > kMaxDim) r.fail("class count " + std::to_string(in.num_classes) + " is out of range");
+  for (uint32_t i = 0; i < in.in_c; ++i) in.mean.push_back(r.f32());
+  for (uint32_t i = 0; i < in.in_c; ++i) in.std.push_back(r.f32());
+  for (uint32_t i = 0; i < in.in_c; ++i) {
+    // A NaN or infinite mean, or a std that is not a finite positive number, turns every input
+    // into NaN, inf or garbage: refuse it here rather than report an accuracy of noise.
+    if (!std::isfinite(in.mean[i])) r.fail("channel " + std::to_string(i) + " has mean " + std::to_string(in.mean[i]));
+    if (!std::isfinite(in.std[i]) || !(in.std[i] > 0))
+      r.fail("channel " + std::to_string(i) + " has standard deviation " + std::to_string(in.std[i]) +
+             " (must be finite and positive)");
+  }
+  uint32_t names = r.u32();
+  if (names != 0 && names != in.num_classes)
+    r.fail(std::to_string(names) + " class names for " + std::to_string(in.num_classes) + " classes");
+  for (uint32_t i = 0; i < names; ++i) in.class_names.push_back(r.str());
+  in.arch = r.str(), in.method = r.str();
+  if (c.version() >= 2) in.dataset = r.str();
+  if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last field");
 }
 
 }  // namespace
@@ -65,6 +111,7 @@ ContainerWriter build_container(const ModelDesc& m) {
   meta.u32(uint32_t(in.class_names.size()));
   for (const auto& s : in.class_names) meta.str(s);
   meta.str(in.arch), meta.str(in.method);
+  meta.str(in.dataset);
 
   ByteWriter graph, weights;
   graph.u32(uint32_t(m.nodes.size()));
@@ -96,22 +143,7 @@ void write_model(const ModelDesc& m, const std::string& path) { build_container(
 
 ModelDesc read_model(const Container& c) {
   ModelDesc m;
-  {
-    ByteReader r = c.reader("META");
-    ModelInfo& in = m.info;
-    in.in_c = r.u32(), in.in_h = r.u32(), in.in_w = r.u32(), in.num_classes = r.u32();
-    if (in.in_c == 0 || in.in_c > 64 || in.in_h == 0 || in.in_h > kMaxDim || in.in_w == 0 || in.in_w > kMaxDim)
-      r.fail("input shape " + std::to_string(in.in_c) + "x" + std::to_string(in.in_h) + "x" + std::to_string(in.in_w) +
-             " is out of range");
-    if (in.num_classes == 0 || in.num_classes > kMaxDim) r.fail("class count " + std::to_string(in.num_classes) + " is out of range");
-    for (uint32_t i = 0; i < in.in_c; ++i) in.mean.push_back(r.f32());
-    for (uint32_t i = 0; i < in.in_c; ++i) in.std.push_back(r.f32());
-    uint32_t names = r.u32();
-    if (names != 0 && names != in.num_classes)
-      r.fail(std::to_string(names) + " class names for " + std::to_string(in.num_classes) + " classes");
-    for (uint32_t i = 0; i < names; ++i) in.class_names.push_back(r.str());
-    in.arch = r.str(), in.method = r.str();
-  }
+  read_meta(c, m.info);
   const SectionView wsec = c.section("WGTS");
   ByteReader r = c.reader("GRPH");
   uint32_t count = r.u32();
@@ -119,6 +151,7 @@ ModelDesc read_model(const Container& c) {
   if (count == 0 || count > kMaxNodes || count > r.remaining() / 16)
     r.fail("node count " + std::to_string(count) + " does not fit the section");
   m.nodes.resize(count);
+  uint64_t wgts_used = 0;  // end of the last array read from WGTS
   for (uint32_t i = 0; i < count; ++i) {
     NodeDesc& n = m.nodes[i];
     const std::string at = "node " + std::to_string(i);
@@ -158,20 +191,42 @@ ModelDesc read_model(const Container& c) {
       expect = uint64_t(n.rows) * n.row_bytes;
     }
     if (w_size != expect) r.fail(at + ": weights take " + std::to_string(w_size) + " bytes, shape needs " + std::to_string(expect));
-    auto extent_ok = [&](uint64_t off, uint64_t size) {
-      return off <= wsec.size && size <= wsec.size - off;
+    // Each array must start exactly where the writer puts it: the next 64-byte boundary after the
+    // previous one, with zero bytes in between. So arrays never overlap and WGTS holds nothing
+    // that no node explains.
+    auto expect_at = [&](uint64_t off, uint64_t size, const char* what) {
+      const uint64_t want = (wgts_used + kBlobAlign - 1) / kBlobAlign * kBlobAlign;
+      if (off != want)
+        r.fail(at + ": " + what + " at offset " + std::to_string(off) + " of section WGTS, where the writer puts them at " +
+               std::to_string(want));
+      if (off > wsec.size || size > wsec.size - off)
+        r.fail(at + ": " + what + " reach past the end of section WGTS (" + std::to_string(wsec.size) + " bytes)");
+      for (uint64_t p = wgts_used; p < off; ++p)
+        if (wsec.data[p] != 0)
+          throw FormatError(c.name() + ": section WGTS: padding byte " + std::to_string(p) + " is not zero");
+      wgts_used = off + size;
     };
     const uint64_t vec = uint64_t(n.rows) * 4;
-    if (!extent_ok(w_off, w_size) || !extent_ok(s_off, vec) || !extent_ok(b_off, vec))
-      r.fail(at + ": weights reach past the end of section WGTS (" + std::to_string(wsec.size) + " bytes)");
-    if (s_off % 4 || b_off % 4 || (n.wkind == WeightKind::kFloat32 && w_off % 4))
-      r.fail(at + ": float data is not 4-byte aligned in WGTS");
+    expect_at(w_off, w_size, "weights");
+    expect_at(s_off, vec, "scale");
+    expect_at(b_off, vec, "bias");
+    auto check_finite = [&](uint64_t off, size_t count, const char* what) {
+      const size_t bad = first_non_finite(wsec.data + off, count);
+      if (bad < count)
+        r.fail(at + ": " + what + "[" + std::to_string(bad) + "] is " + std::to_string(load_f32(wsec.data + off + 4 * bad)));
+    };
+    check_finite(s_off, n.rows, "scale");
+    check_finite(b_off, n.rows, "bias");
+    if (n.wkind == WeightKind::kFloat32) check_finite(w_off, size_t(n.rows) * n.cols, "weight");
     n.wdata = wsec.data + w_off;
     n.wsize = size_t(w_size);
     n.scale = reinterpret_cast<const float*>(wsec.data + s_off);
     n.bias = reinterpret_cast<const float*>(wsec.data + b_off);
   }
   if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last node");
+  if (wgts_used != wsec.size)
+    throw FormatError(c.name() + ": section WGTS: " + std::to_string(wsec.size - wgts_used) +
+                      " bytes after the last node's data, which no node uses");
   return m;
 }
 

@@ -3,6 +3,7 @@
 // memory (no copies of the weights); writing takes owned buffers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,7 +55,16 @@ struct ModelInfo {
   std::vector<float> mean, std;  // per input channel, applied to pixels in [0, 1]
   std::vector<std::string> class_names;
   std::string arch, method;  // descriptive
+  // The training dataset's folder, absolute, as the training run saw it: what `eval MODEL` reads
+  // when no dataset is given. Format version 2 on; empty for version-1 files.
+  std::string dataset;
 };
+
+// Limits on what a model file may ask of the engine: a hostile or corrupt file must not make it
+// allocate or compute without bound (docs/format.md section 9).
+constexpr uint32_t kMaxInputChannels = 64;
+constexpr uint32_t kMaxInputSide = 4096;
+constexpr size_t kMaxInputFloats = size_t(1) << 22;  // one image's input: 16 MiB of floats
 
 struct ModelDesc {
   ModelInfo info;
@@ -64,9 +74,12 @@ struct ModelDesc {
 // Serializes into a container (META, GRPH, WGTS) and writes it atomically.
 std::vector<uint8_t> serialize_model(const ModelDesc& m);
 void write_model(const ModelDesc& m, const std::string& path);
-// Parses and checks everything that can be checked without running shapes: counts bounded by
-// the section sizes, input ids refer to earlier values, parameter counts per op, weight extents
-// inside WGTS and consistent with rows/cols/bits. Throws FormatError naming the file.
+// Parses and checks everything that can be checked without running shapes: META's values (input
+// size within the limits above, finite mean, finite positive std, no bytes after its fields),
+// counts bounded by the section sizes, input ids refer to earlier values, parameter counts per
+// op, weights consistent with rows/cols/bits and laid out in WGTS exactly as the writer lays them
+// out (so no two nodes share bytes and no byte is unexplained), finite scale, bias and FP32
+// weights. Throws FormatError naming the file.
 ModelDesc read_model(const Container& c);
 
 }  // namespace ds::core

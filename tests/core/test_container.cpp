@@ -79,7 +79,7 @@ TEST(Container, SectionOffsetsAre64ByteAligned) {
   ASSERT_EQ(get32(bytes, kCountAt), 7u);
   EXPECT_EQ(get64(bytes, kFileSizeAt), bytes.size());
   EXPECT_EQ(std::memcmp(bytes.data(), "DSM1\r\n\x1a\n", 8), 0);
-  EXPECT_EQ(get32(bytes, kVersionAt), 1u);
+  EXPECT_EQ(get32(bytes, kVersionAt), kFormatVersion);
   const size_t table = size_t(get64(bytes, kTableOffsetAt));
   EXPECT_EQ(table, 64u) << "the writer puts the table right after the header";
   uint64_t prev_end = table + 7 * kEntry;
