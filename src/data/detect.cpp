@@ -1,8 +1,7 @@
-// Recognizes a dataset folder's layout and opens a split of it with the standard transform.
+// Recognizes a dataset folder's layout and finds the files of each split.
 #include <filesystem>
 
 #include "data/readers.h"
-#include "data/transform.h"
 
 namespace ds::data {
 
@@ -84,11 +83,10 @@ Kind detect_kind(const std::string& root) {
                   "batches, or train/ and val/ class folders)");
 }
 
-std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, bool augment) {
-  const Kind kind = detect_kind(root);
-  const Transform t = standard_transform(kind, augment);
+namespace detail {
+
+std::vector<std::string> split_files(const std::string& root, Kind kind, Split split) {
   const bool train = split == Split::kTrain;
-  const std::string split_name = train ? "train" : "test";
   switch (kind) {
     case Kind::kIdx: {
       const std::string prefix = train ? "train" : "t10k";
@@ -96,36 +94,29 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, bool
       const std::string labels = idx_file(root, prefix, "labels-idx1");
       if (images.empty()) throw DataError(prefix + "-images-idx3-ubyte[.gz] not found in " + root);
       if (labels.empty()) throw DataError(prefix + "-labels-idx1-ubyte[.gz] not found in " + root);
-      return detail::make_idx(images, labels, t, split_name);
+      return {images, labels};
     }
     case Kind::kCifar10: {
       const fs::path dir = cifar_dir(root, false);
+      if (!train) return {require_file(dir, "test_batch.bin")};
       std::vector<std::string> files;
-      if (train) {
-        for (int b = 1; b <= 5; ++b) {
-          files.push_back(require_file(dir, "data_batch_" + std::to_string(b) + ".bin"));
-        }
-      } else {
-        files.push_back(require_file(dir, "test_batch.bin"));
+      for (int b = 1; b <= 5; ++b) {
+        files.push_back(require_file(dir, "data_batch_" + std::to_string(b) + ".bin"));
       }
-      return detail::make_cifar(files, false, t, split_name);
+      return files;
     }
-    case Kind::kCifar100: {
-      const fs::path dir = cifar_dir(root, true);
-      return detail::make_cifar({require_file(dir, train ? "train.bin" : "test.bin")}, true, t,
-                                split_name);
-    }
+    case Kind::kCifar100:
+      return {require_file(cifar_dir(root, true), train ? "train.bin" : "test.bin")};
     case Kind::kImageFolder: {
       const std::string sub = train ? "train" : "val";
       const fs::path dir = fs::path(root) / sub;
       if (!is_dir(dir)) throw DataError(sub + "/ not found in " + root);
-      return detail::make_image_folder(dir.string(), t, split_name);
+      return {dir.string()};
     }
   }
   throw DataError(root + ": unknown dataset kind");
 }
 
-namespace detail {
 std::string describe_dataset(const char* kind, const std::string& split, const std::string& path,
                              size_t count, Shape shape, int classes) {
   std::string s = kind;

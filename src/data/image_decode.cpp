@@ -14,8 +14,14 @@ namespace ds::data {
 
 namespace {
 
-// Refuse absurd dimensions before allocating (a corrupt header could claim 2^31 x 2^31).
-constexpr uint64_t kMaxPixels = uint64_t(1) << 28;
+// Refuse absurd dimensions before allocating (a corrupt header could claim 2^31 x 2^31): PIL's
+// limit, above which it raises DecompressionBombError (2 x its 89,478,485-pixel warning level).
+constexpr uint64_t kMaxPixels = 178956970;
+// Image files are read whole; none that a dataset holds comes near this.
+constexpr uint64_t kMaxFileBytes = uint64_t(256) << 20;
+// Deflate cannot expand more than 1032:1, so a PNG whose raw rows need more than 1032 times
+// its file size is cut short or corrupt: refused before its pixel buffer is allocated.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 void check_dims(uint64_t w, uint64_t h, const std::string& path) {
   if (w == 0 || h == 0 || w * h > kMaxPixels) {
@@ -30,13 +36,17 @@ struct TjCloser {
   void operator()(void* h) const { tjDestroy(h); }
 };
 
-// turbojpeg reports recoverable damage (e.g. a premature end of data) as a warning and
-// still fills the image, as PIL does; only fatal errors are rejected.
+// Warnings are errors too: libjpeg reports a file cut short ("premature end of data segment")
+// as a warning and fills the rest with gray, which would train on a half-gray image; PIL and
+// torchvision refuse such a file. TJFLAG_STOPONWARNING makes the decoder stop at the first one.
 void tj_check(int rc, tjhandle h, const std::string& path) {
-  if (rc != 0 && tjGetErrorCode(h) == TJERR_FATAL) {
-    throw DataError(path + ": corrupt JPEG (" + tjGetErrorStr2(h) + ")");
+  if (rc != 0) {
+    const char* what = tjGetErrorCode(h) == TJERR_WARNING ? "corrupt JPEG (libjpeg warning: "
+                                                           : "corrupt JPEG (";
+    throw DataError(path + ": " + what + tjGetErrorStr2(h) + ")");
   }
 }
+constexpr int kTjFlags = TJFLAG_STOPONWARNING;
 
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& path) {
   std::unique_ptr<void, TjCloser> handle(tjInitDecompress());
@@ -57,14 +67,14 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& path) {
     // libjpeg cannot convert CMYK to RGB itself. CMYK JPEGs in the wild (Photoshop/Adobe)
     // store inverted ink values, so 255 means no ink: RGB = inverted C/M/Y scaled by K.
     std::vector<uint8_t> cmyk(size_t(w) * hgt * 4);
-    tj_check(tjDecompress2(h, data, size, cmyk.data(), w, 0, hgt, TJPF_CMYK, 0), h, path);
+    tj_check(tjDecompress2(h, data, size, cmyk.data(), w, 0, hgt, TJPF_CMYK, kTjFlags), h, path);
     for (size_t i = 0, n = size_t(w) * hgt; i < n; ++i) {
       const unsigned k = cmyk[4 * i + 3];
       for (int c = 0; c < 3; ++c) img.px[3 * i + c] = uint8_t((cmyk[4 * i + c] * k + 127) / 255);
     }
   } else {
     // TJPF_RGB also covers grayscale sources: libjpeg replicates the gray channel.
-    tj_check(tjDecompress2(h, data, size, img.px.data(), w, 0, hgt, TJPF_RGB, 0), h, path);
+    tj_check(tjDecompress2(h, data, size, img.px.data(), w, 0, hgt, TJPF_RGB, kTjFlags), h, path);
   }
   return img;
 }
@@ -104,6 +114,10 @@ bool png_decode_core(png_structp png, png_infop info, PngSource* src, Image* img
   png_read_info(png, info);
   const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   if (w == 0 || h == 0 || uint64_t(w) * h > kMaxPixels) png_error(png, "unsupported image size");
+  const uint64_t row_bits = uint64_t(w) * png_get_channels(png, info) * png_get_bit_depth(png, info);
+  if (uint64_t(h) * ((row_bits + 7) / 8 + 1) > kMaxDeflateRatio * src->size) {
+    png_error(png, "its header's image size is more than the file can hold (truncated?)");
+  }
   const int color = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -165,7 +179,7 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& path) {
 }
 
 Image decode_image(const std::string& path) {
-  const std::vector<uint8_t> bytes = detail::read_file(path);
+  const std::vector<uint8_t> bytes = detail::read_file(path, kMaxFileBytes);
   return decode_image(bytes.data(), bytes.size(), path);
 }
 

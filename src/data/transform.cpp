@@ -186,41 +186,6 @@ int uniform_int(std::mt19937& rng, int lo, int hi) {
   return lo + static_cast<int>(r % n);
 }
 
-Transform standard_transform(Kind kind, bool augment) {
-  Transform t;
-  switch (kind) {
-    case Kind::kIdx:
-      // Fashion-MNIST statistics, used for every IDX dataset.
-      t.mean = {0.2860f};
-      t.std = {0.3530f};
-      break;
-    case Kind::kCifar10:
-      t.mean = {0.4914f, 0.4822f, 0.4465f};
-      t.std = {0.2470f, 0.2435f, 0.2616f};
-      break;
-    case Kind::kCifar100:
-      t.mean = {0.5071f, 0.4865f, 0.4409f};
-      t.std = {0.2673f, 0.2564f, 0.2762f};
-      break;
-    case Kind::kImageFolder:
-      t.mean = {0.485f, 0.456f, 0.406f};
-      t.std = {0.229f, 0.224f, 0.225f};
-      t.crop = 224;
-      if (augment) {
-        t.random_resized_crop = true;
-        t.hflip = true;
-      } else {
-        t.resize = 256;
-      }
-      return t;
-  }
-  if (augment) {
-    t.pad_crop = 4;
-    t.hflip = true;
-  }
-  return t;
-}
-
 void check_transform(const Transform& t, int channels, const std::string& what) {
   if (t.pad_crop < 0 || t.resize < 0 || t.crop < 0) {
     throw DataError(what + ": transform sizes must be >= 0");

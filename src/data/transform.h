@@ -26,8 +26,10 @@ struct ImageView {
   }
 };
 
-// The transform open_dataset() uses for `kind` (augment: the training augmentation).
-Transform standard_transform(Kind kind, bool augment);
+// The transform open_dataset() uses for `kind`: the augmentation (kNone for evaluation; see
+// Augment for what each does per kind) and the normalization (empty: none, pixels in [0, 1]).
+// DataError when the augmentation does not apply to the kind (check_augment).
+Transform standard_transform(Kind kind, Augment augment, const Normalization& norm);
 
 // Throws DataError prefixed with `what` if `t` is inconsistent or its mean/std do not
 // match `channels`.

@@ -169,9 +169,64 @@ TEST(ImageDecode, CorruptFilesNameThePath) {
   EXPECT_NE(error_of([&] { decode_image(dir.str("text.png")); }).find("not a JPEG or PNG"),
             std::string::npos);
 
-  // Data cut inside the scan is only a libjpeg warning: the image decodes (gray-filled), as in PIL.
+  // Data cut inside the scan is only a libjpeg warning, but the rest of the image would be
+  // gray: refused, as PIL and torchvision refuse it (the old decoder accepted it).
   write_bytes(dir.path / "scan_cut.jpg", {jpeg.begin(), jpeg.begin() + long(sos) + 40});
-  EXPECT_EQ(decode_image(dir.str("scan_cut.jpg")).w, 32);
+  const std::string msg = error_of([&] { decode_image(dir.str("scan_cut.jpg")); });
+  EXPECT_NE(msg.find(dir.str("scan_cut.jpg") + ": corrupt JPEG (libjpeg warning: "), std::string::npos)
+      << msg;
+}
+
+// Noise compresses badly, so the file is a few KB and a cut can land anywhere in the scan.
+std::vector<uint8_t> noise(int w, int h) {
+  std::vector<uint8_t> v(size_t(w) * h * 3);
+  std::mt19937 rng(5);
+  for (uint8_t& b : v) b = uint8_t(rng() >> 24);
+  return v;
+}
+
+// Every prefix of a valid JPEG or PNG is an error naming the file, never a partly gray image.
+TEST(ImageDecode, EveryTruncationIsRejected) {
+  const auto jpeg = encode_jpeg(32, 32, noise(32, 32), TJPF_RGB, 90);
+  ASSERT_GT(jpeg.size(), 2000u);
+  ASSERT_EQ(decode_image(jpeg.data(), jpeg.size(), "x.jpg").w, 32);
+  // The case found in the wild: the first 2000 bytes of a 3.5 KB JPEG.
+  const std::string msg = error_of([&] { decode_image(jpeg.data(), 2000, "cut.jpg"); });
+  EXPECT_NE(msg.find("cut.jpg: corrupt JPEG (libjpeg warning: "), std::string::npos) << msg;
+  for (size_t n = 3; n < jpeg.size(); ++n) {
+    ASSERT_NE(error_of([&] { decode_image(jpeg.data(), n, "cut.jpg"); }).find("cut.jpg: corrupt JPEG"),
+              std::string::npos)
+        << "cut at " << n << " of " << jpeg.size();
+  }
+  TempDir dir;
+  write_rgb_png(dir.path / "n.png", 32, 32, noise(32, 32));
+  const auto png = testing::read_bytes(dir.path / "n.png");
+  ASSERT_EQ(decode_image(png.data(), png.size(), "x.png").w, 32);
+  for (size_t n = 8; n < png.size(); ++n) {
+    ASSERT_NE(error_of([&] { decode_image(png.data(), n, "cut.png"); }).find("cut.png: corrupt PNG"),
+              std::string::npos)
+        << "cut at " << n << " of " << png.size();
+  }
+}
+
+// A 100-byte PNG whose header claims 12000x12000 pixels cannot hold them (deflate expands at most
+// 1032:1): refused before the 432 MB pixel buffer the old decoder allocated.
+TEST(ImageDecode, PngHeaderLargerThanTheFileIsRefusedBeforeAllocating) {
+  TempDir dir;
+  write_rgb_png(dir.path / "s.png", 4, 4, solid(4, 4, 1, 2, 3));
+  auto png = testing::read_bytes(dir.path / "s.png");
+  // IHDR data (width, height) starts at byte 16; its CRC covers bytes 12..28.
+  for (int k = 0; k < 2; ++k) {
+    png[16 + 4 * k] = 0, png[17 + 4 * k] = 0, png[18 + 4 * k] = 0x2e, png[19 + 4 * k] = 0xe0;
+  }
+  const uLong crc = crc32(crc32(0, nullptr, 0), png.data() + 12, 17);
+  for (int k = 0; k < 4; ++k) png[29 + k] = uint8_t(crc >> (24 - 8 * k));
+  const long before = testing::peak_rss_mib();
+  const std::string msg = error_of([&] { decode_image(png.data(), png.size(), "big.png"); });
+  EXPECT_NE(msg.find("big.png: corrupt PNG (its header's image size is more than the file can hold"),
+            std::string::npos)
+      << msg;
+  EXPECT_LT(testing::peak_rss_mib() - before, 64);
 }
 
 // Builds root/{train,val}/<class>/... with solid-colour images, one colour per file.
@@ -189,16 +244,18 @@ struct Folder {
   }
 };
 
+const Normalization kImageNet{{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+
 // The value every output pixel of a solid image must have after normalization.
-float normalized(uint8_t v, int c) {
-  const Transform t = standard_transform(Kind::kImageFolder, false);
-  return (v / 255.f - t.mean[c]) / t.std[c];
-}
+float normalized(uint8_t v, int c) { return (v / 255.f - kImageNet.mean[c]) / kImageNet.std[c]; }
 
 TEST(ImageFolder, ClassesLabelsAndShapes) {
   Folder f;
   EXPECT_EQ(detect_kind(f.dir.str()), Kind::kImageFolder);
-  const auto train = open_dataset(f.dir.str(), Split::kTrain, true);
+  const Normalization n = dataset_normalization(f.dir.str());
+  EXPECT_EQ(n.mean, kImageNet.mean);
+  EXPECT_EQ(n.std, kImageNet.std);
+  const auto train = open_dataset(f.dir.str(), Split::kTrain, {Augment::kImageNet, {}, {}});
   EXPECT_EQ(train->class_names(), (std::vector<std::string>{"cat", "dog", "empty"}));
   EXPECT_EQ(train->num_classes(), 3);
   ASSERT_EQ(train->size(), 4u);
@@ -218,8 +275,9 @@ TEST(ImageFolder, ClassesLabelsAndShapes) {
     EXPECT_NEAR(out[224 * 112 + 112], normalized(want_red[i], 0), 0.05) << i;
   }
 
-  const auto val = open_dataset(f.dir.str(), Split::kTest, false);
-  EXPECT_EQ(val->class_names(), (std::vector<std::string>{"cat", "dog"}));
+  const auto val = open_dataset(f.dir.str(), Split::kTest);
+  // The training split's classes, "empty" included: labels mean the same in both splits.
+  EXPECT_EQ(val->class_names(), (std::vector<std::string>{"cat", "dog", "empty"}));
   ASSERT_EQ(val->size(), 2u);
   EXPECT_EQ(val->sample_shape().numel(), 3u * 224 * 224);
   std::mt19937 rng(0);
@@ -241,7 +299,7 @@ TEST(ImageFolder, CorruptImagesFailAtLoadNamingTheFile) {
   write_bytes(f.dir.path / "train/dog/e_cut.png", png);
 
   // Decoding is lazy: opening succeeds and the good images still load.
-  const auto ds = open_dataset(f.dir.str(), Split::kTrain, true);
+  const auto ds = open_dataset(f.dir.str(), Split::kTrain, {Augment::kImageNet, {}, {}});
   ASSERT_EQ(ds->size(), 6u);  // cat: a, b, c_bad; dog: c, e_cut, sub/d
   std::vector<float> out(ds->sample_shape().numel());
   std::mt19937 rng(0);
@@ -259,16 +317,86 @@ TEST(ImageFolder, CorruptImagesFailAtLoadNamingTheFile) {
 TEST(ImageFolder, MissingValSplit) {
   TempDir dir;
   write_rgb_png(dir.path / "train/a/x.png", 4, 4, solid(4, 4, 1, 2, 3));
-  EXPECT_EQ(open_dataset(dir.str(), Split::kTrain, false)->size(), 1u);
-  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTest, false); });
+  EXPECT_EQ(open_dataset(dir.str(), Split::kTrain)->size(), 1u);
+  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTest); });
   EXPECT_NE(msg.find("val/ not found in " + dir.str()), std::string::npos) << msg;
+}
+
+// The old reader sorted val/'s own folders, so a class missing from val/ shifted the label of
+// every class after it. Labels now index the training classes by name.
+TEST(ImageFolder, ValMissingAClassMapsTheRestByName) {
+  TempDir dir;
+  for (const char* c : {"ant", "bee", "cow"}) {
+    write_rgb_png(dir.path / "train" / c / "x.png", 4, 4, solid(4, 4, 1, 2, 3));
+  }
+  write_rgb_png(dir.path / "val/ant/v.png", 4, 4, solid(4, 4, 1, 2, 3));
+  write_rgb_png(dir.path / "val/cow/w.png", 4, 4, solid(4, 4, 1, 2, 3));
+  const auto val = open_dataset(dir.str(), Split::kTest);
+  EXPECT_EQ(val->class_names(), (std::vector<std::string>{"ant", "bee", "cow"}));
+  EXPECT_EQ(val->num_classes(), 3);
+  ASSERT_EQ(val->size(), 2u);
+  std::vector<float> out(val->sample_shape().numel());
+  std::mt19937 rng(0);
+  EXPECT_EQ(val->load(0, out.data(), rng), 0);
+  EXPECT_EQ(val->load(1, out.data(), rng), 2);  // cow, not the old 1 (bee)
+
+  // Given classes (a model's) decide, in their order; the training split maps to them too.
+  OpenOptions opt;
+  opt.classes = {"cow", "dog", "bee", "ant"};
+  const auto given = open_dataset(dir.str(), Split::kTest, opt);
+  EXPECT_EQ(given->load(0, out.data(), rng), 3);
+  EXPECT_EQ(given->load(1, out.data(), rng), 0);
+  const auto train = open_dataset(dir.str(), Split::kTrain, opt);
+  EXPECT_EQ(train->num_classes(), 4);
+  EXPECT_EQ(train->load(1, out.data(), rng), 2);  // train/bee
+}
+
+TEST(ImageFolder, ValClassNotInTrainingIsAnError) {
+  TempDir dir;
+  write_rgb_png(dir.path / "train/ant/x.png", 4, 4, solid(4, 4, 1, 2, 3));
+  write_rgb_png(dir.path / "train/bee/x.png", 4, 4, solid(4, 4, 1, 2, 3));
+  write_rgb_png(dir.path / "val/ant/v.png", 4, 4, solid(4, 4, 1, 2, 3));
+  write_rgb_png(dir.path / "val/zebra/z.png", 4, 4, solid(4, 4, 1, 2, 3));
+  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTest); });
+  EXPECT_NE(msg.find((dir.path / "val/zebra").string() + ": class 'zebra' is not among the 2 "
+                     "classes of " + (dir.path / "train").string() + " (ant, bee); " +
+                     (dir.path / "val").string() + " has class folders ant, zebra"),
+            std::string::npos)
+      << msg;
+  OpenOptions opt;
+  opt.classes = {"bee"};
+  const std::string msg2 = error_of([&] { open_dataset(dir.str(), Split::kTrain, opt); });
+  EXPECT_NE(msg2.find((dir.path / "train/ant").string() + ": class 'ant' is not among the 1 "
+                      "classes of the model's 1 classes (bee)"),
+            std::string::npos)
+      << msg2;
+}
+
+// A truncated JPEG in a training folder fails the epoch with the file's name, through the
+// Loader's worker threads.
+TEST(ImageFolder, TruncatedJpegFailsTheLoaderNamingTheFile) {
+  TempDir dir;
+  const auto jpeg = encode_jpeg(32, 32, gradient(32, 32));
+  write_bytes(dir.path / "train/a/good.jpg", jpeg);
+  write_bytes(dir.path / "train/a/half.jpg", {jpeg.begin(), jpeg.begin() + long(jpeg.size() / 2)});
+  write_bytes(dir.path / "train/b/good.jpg", jpeg);
+  const auto ds = open_dataset(dir.str(), Split::kTrain, {Augment::kImageNet, {}, {}});
+  Loader loader(*ds, 1, false, false, 1, 2);
+  loader.start_epoch(0);
+  Batch b;
+  const std::string msg = error_of([&] {
+    while (loader.next(b)) {
+    }
+  });
+  EXPECT_NE(msg.find((dir.path / "train/a/half.jpg").string() + ": corrupt JPEG"), std::string::npos)
+      << msg;
 }
 
 TEST(ImageFolder, NoImagesIsAnError) {
   TempDir dir;
   fs::create_directories(dir.path / "train/a");
   write_bytes(dir.path / "train/b/readme.txt", {'x'});
-  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTrain, true); });
+  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTrain); });
   EXPECT_NE(msg.find((dir.path / "train").string() + ": no .jpg/.jpeg/.png images"),
             std::string::npos)
       << msg;
@@ -281,13 +409,13 @@ TEST(Detect, UnknownMissingAndFileRoots) {
   EXPECT_NE(msg.find(dir.str() + ": not a recognized dataset folder"), std::string::npos) << msg;
   const std::string msg2 = error_of([&] { detect_kind(dir.str("missing")); });
   EXPECT_NE(msg2.find(dir.str("missing") + ": no such directory"), std::string::npos) << msg2;
-  const std::string msg3 = error_of([&] { open_dataset(dir.str("stuff.txt"), Split::kTrain, true); });
+  const std::string msg3 = error_of([&] { open_dataset(dir.str("stuff.txt"), Split::kTrain); });
   EXPECT_NE(msg3.find(dir.str("stuff.txt") + " is not a directory"), std::string::npos) << msg3;
   EXPECT_STREQ(kind_name(Kind::kImageFolder), "ImageFolder");
 }
 
 TEST(Transform, EvalOfSolidImageIsConstant) {
-  const Transform t = standard_transform(Kind::kImageFolder, false);
+  const Transform t = standard_transform(Kind::kImageFolder, Augment::kNone, kImageNet);
   const auto px = solid(10, 6, 37, 128, 250);
   const ImageView view = ImageView::interleaved(px.data(), 3, 6, 10);
   const Shape s = transform_output_shape(t, {3, 6, 10});
@@ -300,7 +428,7 @@ TEST(Transform, EvalOfSolidImageIsConstant) {
     for (size_t k = 0; k < 224 * 224; ++k) ASSERT_NEAR(out[c * 224 * 224 + k], normalized(rgb[c], c), 1e-5);
 
   // Random resized crops of a solid image are solid too.
-  const Transform train = standard_transform(Kind::kImageFolder, true);
+  const Transform train = standard_transform(Kind::kImageFolder, Augment::kImageNet, kImageNet);
   for (uint32_t seed = 0; seed < 5; ++seed) {
     std::mt19937 r(seed);
     apply_transform(train, view, out.data(), r);
@@ -314,9 +442,7 @@ TEST(Transform, EvalCenterCropGeometry) {
   std::vector<uint8_t> px(256 * 512);
   for (int y = 0; y < 256; ++y)
     for (int x = 256; x < 512; ++x) px[y * 512 + x] = 255;
-  Transform t = standard_transform(Kind::kImageFolder, false);
-  t.mean = {0.f};
-  t.std = {1.f};
+  const Transform t = standard_transform(Kind::kImageFolder, Augment::kNone, {});
   std::vector<float> out(224 * 224);
   std::mt19937 rng(0);
   apply_transform(t, ImageView::planar(px.data(), 1, 256, 512), out.data(), rng);
@@ -339,6 +465,62 @@ TEST(Transform, DownscaleAveragesFineDetail) {
   // Interior only: at the border the filter is cut off and renormalized.
   for (int y = 1; y < 31; ++y)
     for (int x = 1; x < 31; ++x) ASSERT_NEAR(out[y * 32 + x], 0.5f, 1e-5) << y << " " << x;
+}
+
+TEST(Augment, NamesDefaultsAndChecks) {
+  for (Augment a : {Augment::kNone, Augment::kCrop, Augment::kCropFlip, Augment::kImageNet}) {
+    EXPECT_EQ(parse_augment(augment_name(a)), a);
+  }
+  EXPECT_STREQ(augment_name(Augment::kCropFlip), "crop-flip");
+  const std::string msg = error_of([] { parse_augment("flip"); });
+  EXPECT_NE(msg.find("unknown augmentation 'flip' (choices: none, crop, crop-flip, imagenet)"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(default_augment(Kind::kIdx), Augment::kCrop);
+  EXPECT_EQ(default_augment(Kind::kCifar10), Augment::kCropFlip);
+  EXPECT_EQ(default_augment(Kind::kCifar100), Augment::kCropFlip);
+  EXPECT_EQ(default_augment(Kind::kImageFolder), Augment::kImageNet);
+  for (Kind k : {Kind::kIdx, Kind::kCifar10, Kind::kCifar100}) {
+    const std::string m = error_of([&] { check_augment(Augment::kImageNet, k, "/data/x"); });
+    EXPECT_NE(m.find("/data/x: augmentation 'imagenet'"), std::string::npos) << m;
+    EXPECT_NE(m.find(std::string("this is ") + kind_name(k)), std::string::npos) << m;
+    EXPECT_NO_THROW(check_augment(Augment::kCropFlip, k, "/data/x"));
+  }
+  EXPECT_NO_THROW(check_augment(Augment::kImageNet, Kind::kImageFolder, "/data/x"));
+}
+
+// What each choice turns on, per kind, and that the normalization is passed through.
+TEST(Augment, StandardTransformPerKind) {
+  const Normalization n{{0.1f, 0.2f, 0.3f}, {0.4f, 0.5f, 0.6f}};
+  for (Kind k : {Kind::kIdx, Kind::kCifar10}) {
+    const Transform none = standard_transform(k, Augment::kNone, n);
+    EXPECT_EQ(none.pad_crop, 0);
+    EXPECT_FALSE(none.hflip);
+    EXPECT_EQ(none.mean, n.mean);
+    EXPECT_EQ(none.std, n.std);
+    const Transform crop = standard_transform(k, Augment::kCrop, n);
+    EXPECT_EQ(crop.pad_crop, 4);
+    EXPECT_FALSE(crop.hflip);
+    const Transform cf = standard_transform(k, Augment::kCropFlip, n);
+    EXPECT_EQ(cf.pad_crop, 4);
+    EXPECT_TRUE(cf.hflip);
+    EXPECT_FALSE(cf.random_resized_crop || cf.crop || cf.resize);
+    EXPECT_THROW(standard_transform(k, Augment::kImageNet, n), DataError);
+  }
+  const Transform eval = standard_transform(Kind::kImageFolder, Augment::kNone, n);
+  EXPECT_EQ(eval.resize, 256);
+  EXPECT_EQ(eval.crop, 224);
+  EXPECT_FALSE(eval.random_resized_crop || eval.hflip);
+  const Transform rrc = standard_transform(Kind::kImageFolder, Augment::kCrop, n);
+  EXPECT_TRUE(rrc.random_resized_crop);
+  EXPECT_EQ(rrc.crop, 224);
+  EXPECT_FALSE(rrc.hflip);
+  for (Augment a : {Augment::kCropFlip, Augment::kImageNet}) {
+    const Transform t = standard_transform(Kind::kImageFolder, a, n);
+    EXPECT_TRUE(t.random_resized_crop && t.hflip);
+    EXPECT_EQ(t.crop, 224);
+    EXPECT_EQ(t.pad_crop, 0);
+  }
 }
 
 }  // namespace

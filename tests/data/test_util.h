@@ -1,6 +1,7 @@
 // Helpers for the data tests: scratch folders and writers for the on-disk formats.
 #pragma once
 
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -64,6 +65,29 @@ inline std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels, uint3
   put_be32(v, uint32_t(labels.size()));
   v.insert(v.end(), labels.begin(), labels.end());
   return v;
+}
+
+// One gzip member holding `bytes`, in memory.
+inline std::vector<uint8_t> gzip_bytes(const std::vector<uint8_t>& bytes) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);
+  std::vector<uint8_t> out(deflateBound(&zs, uLong(bytes.size())));
+  zs.next_in = const_cast<Bytef*>(bytes.data());
+  zs.avail_in = uInt(bytes.size());
+  zs.next_out = out.data();
+  zs.avail_out = uInt(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// The process's peak resident memory so far, in MiB: what a test checks to show that a reader
+// did not allocate (and touch) what a corrupt file claims.
+inline long peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024;  // ru_maxrss is in KiB on Linux
 }
 
 // The DataError message `f` throws, or a marker that it threw none.

@@ -1,0 +1,62 @@
+// open_dataset(): one split of a dataset folder with the standard transform, its labels indexing
+// the right classes.
+#include <filesystem>
+#include <set>
+
+#include "data/io.h"
+#include "data/readers.h"
+#include "data/transform.h"
+
+namespace ds::data {
+
+namespace {
+
+// The classes an evaluation split's labels index when the caller names none: the training
+// split's, so that labels mean the same thing in both splits. CIFAR's are fixed by the format.
+detail::Classes training_classes(const std::string& root, Kind kind) {
+  if (kind == Kind::kIdx) {
+    const std::string labels = detail::split_files(root, kind, Split::kTrain)[1];
+    return {detail::idx_class_names(detail::read_idx(labels, detail::kIdxLabelMagic).data, labels),
+            "the training labels " + labels};
+  }
+  if (kind == Kind::kImageFolder) {
+    const std::filesystem::path train = std::filesystem::path(root) / "train";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(train, ec)) {
+      throw DataError("train/ not found in " + root +
+                      ": the validation labels index the training class folders");
+    }
+    return {detail::class_folders(train.string()), train.string()};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt) {
+  const Kind kind = detect_kind(root);
+  check_augment(opt.augment, kind, root);
+  const std::set<std::string> unique(opt.classes.begin(), opt.classes.end());
+  if (unique.size() != opt.classes.size()) {
+    throw DataError(root + ": the given class list names a class twice (" +
+                    detail::list_text(opt.classes) + ")");
+  }
+  const bool train = split == Split::kTrain;
+  // Both splits take the training split's statistics unless the caller (a checkpoint) has them.
+  const Normalization norm = opt.norm.empty() ? dataset_normalization(root) : opt.norm;
+  const Transform t = standard_transform(kind, train ? opt.augment : Augment::kNone, norm);
+  const std::vector<std::string> files = detail::split_files(root, kind, split);
+  detail::Classes classes{opt.classes, "the model's " + std::to_string(opt.classes.size()) + " classes"};
+  if (classes.names.empty() && !train) classes = training_classes(root, kind);
+  const std::string split_name = train ? "train" : "test";
+  switch (kind) {
+    case Kind::kIdx: return detail::make_idx(files[0], files[1], t, split_name, classes);
+    case Kind::kCifar10:
+    case Kind::kCifar100:
+      return detail::make_cifar(files, kind == Kind::kCifar100, t, split_name, classes);
+    case Kind::kImageFolder: return detail::make_image_folder(files[0], t, split_name, classes);
+  }
+  throw DataError(root + ": unknown dataset kind");
+}
+
+}  // namespace ds::data
