@@ -109,8 +109,8 @@ std::pair<double, double> agreement(const std::vector<float>& a, const std::vect
 
 // The images of an IDX file (MNIST layout), normalized with the model's mean/std.
 std::vector<std::vector<float>> idx_images(const std::string& path, const core::ModelInfo& info, size_t limit) {
-  std::vector<uint8_t> raw = data::detail::read_file(path);
-  if (data::detail::is_gzip(raw)) raw = data::detail::gunzip(raw, path);
+  std::vector<uint8_t> raw = data::detail::read_file(path, data::detail::kMaxDataBytes);
+  if (data::detail::is_gzip(raw)) raw = data::detail::gunzip(raw, path, data::detail::kMaxDataBytes);
   auto be32 = [&](size_t o) { return uint32_t(raw[o]) << 24 | uint32_t(raw[o + 1]) << 16 | uint32_t(raw[o + 2]) << 8 | raw[o + 3]; };
   if (raw.size() < 16 || be32(0) != 0x803) throw std::invalid_argument(path + " is not an IDX image file");
   const size_t n = be32(4), h = be32(8), w = be32(12);
