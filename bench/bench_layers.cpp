@@ -606,7 +606,7 @@ int main(int argc, char** argv) {
         for (const auto* k : variants)
           if (conv_or_fc_variants && (k->panel || (batch == 1 && t == 1) || o.variants_all_batches))
             add_engine(std::string("ds:") + k->name, bytes, k->name);
-        add_engine("ds_zero", zbytes, mf->name);
+        add_engine("ds_zero", zbytes, zero_kernel);  // the engine runs a model only on a kernel for its weights
         if (has_prefix(s)) add_engine("ds_prefix", pbytes, "");
 #ifdef DS_HAVE_DNNL
         {

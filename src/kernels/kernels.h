@@ -58,6 +58,27 @@ struct KernelInfo {
   const WinogradKernel* winograd;
 };
 
+// What a model's quantized layers hold, as far as the choice of kernel goes.
+struct ModelWeights {
+  bool dense_shift = false;      // DenseShift codes
+  bool shift_with_zero = false;  // shift-with-zero codes (the zero-weight baseline)
+  int dense_shift_bits = 0;      // the widest DenseShift code
+};
+
+// FP16 kernels form x * 2^P in FP16, whose largest finite value is 65504. Taking activations of
+// magnitude up to 2^8 as plausible (normalized inputs and folded-BatchNorm activations of the
+// networks here stay well below), a product stays finite for P <= 7 (2^7 * 2^8 = 2^15) and
+// overflows from P = 8 on (2^8 * 2^8 = 65536). So FP16 kernels take DenseShift codes of at most
+// 4 bits (P <= 7) and refuse 5-bit ones (P up to 15: 2^15 * |x| overflows for any |x| >= 2).
+constexpr int kFp16MaxExponent = 7;
+
+// Why kernel k cannot run weights `w` itself ("" when it can): DenseShift codes need a DenseShift
+// kernel (FP16 ones only up to kFp16MaxExponent); shift-with-zero codes need a zero-weight kernel
+// or a panel kernel that decodes zero weights itself (zero_weight_kernel(k) is k).
+std::string why_cannot_run(const KernelInfo& k, const ModelWeights& w);
+// Every supported kernel that can run weights `w`, in table order.
+std::vector<const KernelInfo*> kernels_for(const ModelWeights& w);
+
 // Every kernel built into this binary, supported here or not.
 const std::vector<KernelInfo>& all_kernels();
 // The panel kernel the engine runs FP32 layers (stem, classifier) on: the best supported one that
@@ -67,8 +88,11 @@ const KernelInfo& float_panel_kernel();
 // arithmetic), so a baseline model runs with the same effort as a DenseShift one.
 const KernelInfo& zero_weight_kernel(const KernelInfo& k);
 // The default DenseShift kernel - the fastest supported multiply-free float-activation one - unless
-// `name` picks one; "fastest" picks the fastest supported kernel, multiply-free or not
-// (throws std::invalid_argument naming the choices when `name` is unknown or unsupported).
-const KernelInfo& select_kernel(const std::string& name = "");
+// `name` picks one; "fastest" picks the fastest supported kernel, multiply-free or not. With
+// `model`, the kernel must run its weights itself: the default and "fastest" take the first of
+// their order that does, or its zero-weight sibling (a baseline model), else the float panel
+// kernel (both kinds of codes). Throws std::invalid_argument naming the kernel, why it cannot be
+// used (unknown, not supported here, or why_cannot_run) and the kernels that can.
+const KernelInfo& select_kernel(const std::string& name = "", const ModelWeights* model = nullptr);
 
 }  // namespace ds::kernels

@@ -1,10 +1,13 @@
 // The kernel table: every kernel's traits in one place, and the choice of kernel at run time.
 // Compiled without ISA flags; the AVX2 kernels (and the ARMv8.2 FP16 one) are only called after
 // their supported() check.
+#include <algorithm>
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+#include "core/codes.h"
 #include "kernels/internal.h"
 
 namespace ds::kernels {
@@ -121,7 +124,8 @@ const std::vector<KernelInfo> kTable = {
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
-     "x flushed, FP16 overflow -> +-inf, inf/NaN kept",
+     "x flushed, FP16 overflow -> +-inf, inf/NaN kept; codes of at most 4 bits (kFp16MaxExponent: "
+     "5-bit models refused at load)",
      nullptr, false, false, nullptr},
 #endif
 #if defined(DS_KERNELS_NEON)
@@ -150,12 +154,14 @@ const std::vector<KernelInfo> kTable = {
     {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
      detail::gemm_f16_expadd_neon,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
-     "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c",
+     "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c; codes of "
+     "at most 4 bits (kFp16MaxExponent)",
      nullptr, false, false, nullptr},
     {"f16_expadd_fp16arith_neon", WeightSet::kDenseShift, true, true, has_neon_fp16,
      detail::gemm_f16_expadd_fp16arith_neon,
      "DenseShift, as f16_expadd_neon but summed in FP16 (ARMv8.2 FP16 arithmetic): partial sums "
-     "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums",
+     "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums; codes of at most 4 bits "
+     "(kFp16MaxExponent)",
      nullptr, false, false, nullptr},
 #endif
 };
@@ -185,6 +191,28 @@ const KernelInfo* find(const std::string& name) {
   return nullptr;
 }
 
+// DenseShift kernel -> its zero-weight sibling (zero_weight_kernel). A kernel paired with itself
+// decodes zero weights itself.
+const char* const kZeroPairs[][2] = {
+    {"f32_pgemm_expadd_6x16_avx2", "f32_pgemm_shiftzero_6x16_avx2"},
+    {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
+    {"f32_pgemm_hybrid_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
+    {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_shiftzero_6x16_avx512"},
+    {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
+    {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
+    {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
+    {"f32_winograd_3x3_avx2", "f32_pgemm_fma_6x16_avx2"},
+    {"f32_pgemm_scalar", "f32_pgemm_scalar"},
+    {"f32_expadd_avx2", "f32_shiftzero_avx2"},
+    {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},
+    {"f16_expadd_f16c", "f32_shiftzero_avx2"},
+    {"f32_expadd_neon", "f32_shiftzero_neon"},
+    {"f32_decode_fmla_neon", "f32_shiftzero_neon"},
+    {"f32_winograd_3x3_neon", "f32_shiftzero_neon"},
+    {"f16_expadd_neon", "f32_shiftzero_neon"},
+    {"f16_expadd_fp16arith_neon", "f32_shiftzero_neon"},
+};
+
 }  // namespace
 
 const std::vector<KernelInfo>& all_kernels() { return kTable; }
@@ -198,59 +226,66 @@ const KernelInfo& float_panel_kernel() {
 }
 
 const KernelInfo& zero_weight_kernel(const KernelInfo& k) {
-  // DenseShift kernel -> its zero-weight sibling. The FMA and scalar panel kernels decode zero
-  // weights to 0.0f themselves; the FP16 kernels have no sibling and get the FP32 one of their ISA.
-  static const char* const kPairs[][2] = {
-      {"f32_pgemm_expadd_6x16_avx2", "f32_pgemm_shiftzero_6x16_avx2"},
-      {"f32_pgemm_fma_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
-      {"f32_pgemm_hybrid_6x16_avx2", "f32_pgemm_fma_6x16_avx2"},
-      {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_shiftzero_6x16_avx512"},
-      {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
-      {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
-      {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
-      {"f32_winograd_3x3_avx2", "f32_pgemm_fma_6x16_avx2"},
-      {"f32_pgemm_scalar", "f32_pgemm_scalar"},
-      {"f32_expadd_avx2", "f32_shiftzero_avx2"},
-      {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},
-      {"f16_expadd_f16c", "f32_shiftzero_avx2"},
-      {"f32_expadd_neon", "f32_shiftzero_neon"},
-      {"f32_decode_fmla_neon", "f32_shiftzero_neon"},
-      {"f32_winograd_3x3_neon", "f32_shiftzero_neon"},
-      {"f16_expadd_neon", "f32_shiftzero_neon"},
-      {"f16_expadd_fp16arith_neon", "f32_shiftzero_neon"},
-  };
-  for (const auto& p : kPairs) {
+  for (const auto& p : kZeroPairs) {
     const KernelInfo* z = std::string(p[0]) == k.name ? find(p[1]) : nullptr;
     if (z && z->supported()) return *z;
   }
   return *find("f32_shiftzero_scalar");
 }
 
-const KernelInfo& select_kernel(const std::string& name) {
+// The widest code FP16 kernels take (kFp16MaxExponent).
+constexpr int kFp16MaxBits = 4;
+static_assert(core::max_exponent(kFp16MaxBits) <= kFp16MaxExponent && core::max_exponent(kFp16MaxBits + 1) > kFp16MaxExponent);
+
+std::string why_cannot_run(const KernelInfo& k, const ModelWeights& w) {
+  if (w.dense_shift && k.weights != WeightSet::kDenseShift)
+    return "runs shift-with-zero weights (0, +-2^p) and the model has DenseShift weights";
+  const bool zero_itself = k.weights == WeightSet::kShiftWithZero ||
+                           std::any_of(std::begin(kZeroPairs), std::end(kZeroPairs), [&](const auto& p) {
+                             return std::string(p[0]) == k.name && std::string(p[1]) == k.name;
+                           });
+  if (w.shift_with_zero && !zero_itself) return "runs DenseShift weights and the model has shift-with-zero weights (0, +-2^p)";
+  const int P = core::max_exponent(w.dense_shift_bits);
+  if (w.dense_shift && k.fp16_activations && P > kFp16MaxExponent)
+    return "rounds activations to FP16 and the model has " + std::to_string(w.dense_shift_bits) +
+           "-bit DenseShift weights (up to 2^" + std::to_string(P) + "), whose products overflow FP16 (65504) for activations of 2^" +
+           std::to_string(16 - P) + " or more; FP16 kernels take codes of at most " + std::to_string(kFp16MaxBits) + " bits";
+  return "";
+}
+
+std::vector<const KernelInfo*> kernels_for(const ModelWeights& w) {
+  std::vector<const KernelInfo*> out;
+  for (const KernelInfo& k : kTable)
+    if (k.supported() && why_cannot_run(k, w).empty()) out.push_back(&k);
+  return out;
+}
+
+const KernelInfo& select_kernel(const std::string& name, const ModelWeights* model) {
+  auto usable = [&](const KernelInfo& k) { return k.supported() && (!model || why_cannot_run(k, *model).empty()); };
   if (name.empty() || name == "fastest") {
-    auto pick = [](const char* const* first, const char* const* last) -> const KernelInfo* {
-      for (; first != last; ++first) {
-        const KernelInfo* k = find(*first);
-        if (k && k->supported()) return k;
-      }
-      return nullptr;
-    };
-    const KernelInfo* k = name.empty() ? pick(std::begin(kDefaultOrder), std::end(kDefaultOrder))
-                                       : pick(std::begin(kFastestOrder), std::end(kFastestOrder));
-    if (k) return *k;
-    throw std::logic_error("select_kernel: no default kernel is supported");  // scalar always is
+    const auto [first, last] = name.empty() ? std::pair(std::begin(kDefaultOrder), std::end(kDefaultOrder))
+                                            : std::pair(std::begin(kFastestOrder), std::end(kFastestOrder));
+    for (auto n = first; n != last; ++n) {
+      const KernelInfo* k = find(*n);
+      if (!k || !k->supported()) continue;
+      if (usable(*k)) return *k;
+      // A baseline model runs on the zero-weight kernel of the same family (ISA, blocking, arithmetic).
+      if (usable(zero_weight_kernel(*k))) return zero_weight_kernel(*k);
+    }
+    // Both kinds of codes in one model: the float panel kernel decodes either.
+    if (usable(float_panel_kernel())) return float_panel_kernel();
+    throw std::logic_error("select_kernel: no default kernel is supported");  // the scalar ones always are
   }
   const KernelInfo* k = find(name);
-  if (k && k->supported()) return *k;
+  if (k && usable(*k)) return *k;
   std::string list;
-  for (const KernelInfo& e : kTable) {
-    if (!e.supported()) continue;
+  for (const KernelInfo* e : model ? kernels_for(*model) : kernels_for(ModelWeights{})) {
     list += list.empty() ? "" : ", ";
-    list += e.name;
+    list += e->name;
   }
-  throw std::invalid_argument("select_kernel: kernel '" + name + "' " +
-                              (k ? "is not supported on this CPU" : "is unknown") +
-                              "; available here: " + list);
+  const std::string why = !k ? "is unknown" : !k->supported() ? "is not supported on this CPU" : why_cannot_run(*k, *model);
+  throw std::invalid_argument("kernel '" + name + "' " + why + "; " +
+                              (model ? "kernels that can run this model here: " : "available here: ") + list);
 }
 
 }  // namespace ds::kernels

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <cmath>
 #include <stdexcept>
@@ -17,6 +18,10 @@ namespace {
 // Activations of one image above this are refused at load: a hostile file must not make the
 // engine allocate gigabytes (2^28 floats = 1 GiB over all values of one image).
 constexpr size_t kMaxFloatsPerImage = size_t(1) << 28;
+// And a run (a batch) may take at most 4 GiB of activations: `bench --batch 100000` on the
+// Fashion-MNIST smallcnn reached 16.5 GB before. run() refuses a larger batch before allocating.
+constexpr size_t kMaxRunBytes = size_t(4) << 30;
+constexpr size_t kMaxRunFloats = kMaxRunBytes / sizeof(float);
 
 // Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
 // allocation is a new mmap whose pages fault in on first touch, on every run and serially; the
@@ -46,6 +51,15 @@ class Buffers {
   std::vector<Buffer> free_;
 };
 
+kernels::ModelWeights weights_of(const core::ModelDesc& m) {
+  kernels::ModelWeights w;
+  for (const auto& n : m.nodes) {
+    if (n.wkind == core::WeightKind::kDenseShift) w.dense_shift = true, w.dense_shift_bits = std::max(w.dense_shift_bits, int(n.bits));
+    if (n.wkind == core::WeightKind::kShiftWithZero) w.shift_with_zero = true;
+  }
+  return w;
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -57,6 +71,8 @@ struct Engine::Impl {
   const kernels::KernelInfo* kernel = nullptr;
   const kernels::KernelInfo* zero_kernel = nullptr;
   const kernels::KernelInfo* float_kernel = nullptr;
+  kernels::ModelWeights weights;
+  size_t floats_per_image = 0;  // all values of one image: what run() allocates per image at most
   int threads = 1;
   bool profile = false;  // DS_PROFILE=1 in the environment: per-layer times on stderr
 
@@ -68,6 +84,7 @@ struct Engine::Impl {
     const auto& info = desc.info;
     shapes.push_back(Shape{info.in_c, info.in_h, info.in_w});
     size_t total = shapes[0].numel();
+    floats_per_image = 0;
     for (size_t i = 0; i < desc.nodes.size(); ++i) {
       const auto& n = desc.nodes[i];
       const std::string at = file.name() + ": node " + std::to_string(i) + " (" + core::op_name(n.op) + ")";
@@ -80,6 +97,7 @@ struct Engine::Impl {
         throw core::FormatError(at + ": activations would need more than 1 GiB per image");
       shapes.push_back(s);
     }
+    floats_per_image = total;
     last_use.assign(shapes.size(), 0);
     for (size_t i = 0; i < desc.nodes.size(); ++i)
       for (uint32_t v : desc.nodes[i].inputs) last_use[v] = i;
@@ -87,9 +105,17 @@ struct Engine::Impl {
     if (last.numel() != info.num_classes)
       throw core::FormatError(file.name() + ": the last layer gives " + std::to_string(last.numel()) + " outputs for " +
                               std::to_string(info.num_classes) + " classes");
-    kernel = &kernels::select_kernel(opt.kernel);
-    // Models with zero weights (the baseline) run on the zero-weight kernel of the same family.
-    zero_kernel = &kernels::zero_weight_kernel(*kernel);
+    weights = weights_of(desc);
+    try {
+      // The kernel must run every quantized layer's weights itself (a zero-weight kernel reads
+      // DenseShift codes as other weights); the default picks one that does.
+      kernel = &kernels::select_kernel(opt.kernel, &weights);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(file.name() + ": " + e.what());
+    }
+    // select_kernel chose a kernel that runs the model's zero weights itself when it has any; a
+    // DenseShift model's zero_kernel is never used.
+    zero_kernel = kernel->weights == kernels::WeightSet::kShiftWithZero ? kernel : &kernels::zero_weight_kernel(*kernel);
     float_kernel = &kernels::float_panel_kernel();
     threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
     const char* prof = std::getenv("DS_PROFILE");
@@ -141,8 +167,18 @@ std::string Engine::summary() const {
   return s;
 }
 
+const kernels::ModelWeights& Engine::quantized_weights() const { return impl_->weights; }
+
+int Engine::max_batch() const {
+  return int(std::min<size_t>(kMaxRunFloats / impl_->floats_per_image, size_t(std::numeric_limits<int>::max())));
+}
+
 std::vector<float> Engine::run(const float* images, int batch) const {
   if (batch <= 0) throw std::invalid_argument("batch must be positive");
+  if (batch > max_batch())
+    throw std::invalid_argument(impl_->file.name() + ": a batch of " + std::to_string(batch) + " needs more than the " +
+                                std::to_string(kMaxRunBytes >> 30) + " GiB of activations a run may take (at most " +
+                                std::to_string(max_batch()) + " images of this model)");
   const Impl& m = *impl_;
   RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
   // Uninitialised buffers: every layer writes all of its output, so zero-filling them first
@@ -173,16 +209,25 @@ std::vector<float> Engine::run(const float* images, int batch) const {
 
 std::vector<float> Engine::probabilities(const float* images, int batch) const {
   std::vector<float> p = run(images, batch);
-  const size_t C = impl_->desc.info.num_classes;
-  for (size_t b = 0; b < size_t(batch); ++b) {
-    float* l = p.data() + b * C;
+  softmax_rows(p.data(), size_t(batch), impl_->desc.info.num_classes);
+  return p;
+}
+
+void softmax_rows(float* p, size_t rows, size_t C) {
+  for (size_t b = 0; b < rows; ++b) {
+    float* l = p + b * C;
     // Subtract the largest logit first so exp() cannot overflow.
     const float mx = *std::max_element(l, l + C);
     double z = 0;
     for (size_t c = 0; c < C; ++c) z += std::exp(double(l[c] - mx));
     for (size_t c = 0; c < C; ++c) l[c] = float(std::exp(double(l[c] - mx)) / z);
   }
-  return p;
+}
+
+size_t count_non_finite_rows(const float* p, size_t rows, size_t C) {
+  size_t bad = 0;
+  for (size_t b = 0; b < rows; ++b) bad += !std::all_of(p + b * C, p + (b + 1) * C, [](float v) { return std::isfinite(v); });
+  return bad;
 }
 
 }  // namespace ds::rt

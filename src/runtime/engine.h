@@ -31,7 +31,9 @@ struct Shape {
 class Engine {
  public:
   // Reads, validates (format, then shapes: every layer must connect to its inputs) and
-  // prepares the model. Throws core::FormatError naming the file and the problem.
+  // prepares the model. Throws core::FormatError naming the file and the problem, and
+  // std::invalid_argument naming the file when opt.kernel cannot run the model's weights
+  // (kernels::why_cannot_run: a zero-weight kernel for DenseShift codes, FP16 for 5-bit ones).
   static Engine load(const std::string& path, const EngineOptions& opt = {});
   static Engine from_bytes(std::vector<uint8_t> bytes, const std::string& name, const EngineOptions& opt = {});
 
@@ -41,8 +43,13 @@ class Engine {
   size_t file_size() const;
   size_t weight_bytes() const;  // bytes of weights as stored (packed codes + FP32 layers)
   std::string summary() const;  // one line per layer
+  // What the quantized layers hold: kernels::kernels_for() of it lists the kernels that can run them.
+  const kernels::ModelWeights& quantized_weights() const;
+  // The largest batch run() takes: a run may hold at most 4 GiB of activations.
+  int max_batch() const;
 
   // images: batch x in_c x in_h x in_w floats, already normalized. Returns batch x num_classes.
+  // Throws std::invalid_argument for a batch outside 1..max_batch().
   std::vector<float> run(const float* images, int batch) const;
   // run() followed by a softmax over each image's logits: class probabilities.
   std::vector<float> probabilities(const float* images, int batch) const;
@@ -56,5 +63,10 @@ class Engine {
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Softmax over each of `rows` rows of C values, in place.
+void softmax_rows(float* p, size_t rows, size_t C);
+// How many of `rows` rows of C values hold a NaN or an infinity.
+size_t count_non_finite_rows(const float* p, size_t rows, size_t C);
 
 }  // namespace ds::rt

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "core/codes.h"
@@ -308,6 +309,98 @@ TEST(Engine, MalformedGraphsAreRefusedWithAReason) {
     m.nodes[2].op = core::OpKind::kAdd;  // add with one input
     expect_refused(m, "inputs");
   }
+}
+
+// small_model with its linear layer's codes re-read as shift-with-zero codes, or re-packed as b-bit codes.
+ModelDesc small_model_zero() {
+  ModelDesc m = small_model();
+  m.nodes[3].wkind = core::WeightKind::kShiftWithZero;
+  return m;
+}
+ModelDesc small_model_bits(uint32_t bits) {
+  ModelDesc m = small_model();
+  NodeDesc& fc = m.nodes[3];
+  std::vector<uint8_t> codes(18);
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = uint8_t((i * 7) % (1u << bits));
+  fc.bits = bits, fc.row_bytes = uint32_t(core::packed_bytes(6, int(bits)));
+  fc.own_w.assign(3 * fc.row_bytes, 0);
+  for (size_t r = 0; r < 3; ++r) core::pack_codes(codes.data() + r * 6, 6, int(bits), fc.own_w.data() + r * fc.row_bytes);
+  return m;
+}
+
+// The invalid_argument message of loading `m` on `kernel` ("" when it loads).
+std::string kernel_refusal(const ModelDesc& m, const std::string& kernel) {
+  try {
+    rt::Engine::from_bytes(core::serialize_model(m), "small.dsm", rt::EngineOptions{kernel, 1});
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// `eval --kernel f32_shiftzero_avx2` ran a DenseShift model on a zero-weight kernel, which reads
+// codes as other weights (smallcnn: 39% top-1 -> 16.55%); and a zero-weight model named with its
+// zero-weight kernel ran on f32_shiftzero_scalar instead. Now the kernel must run the weights.
+TEST(Engine, KernelMustRunTheModelsWeights) {
+  const std::string msg = kernel_refusal(small_model(), "f32_shiftzero_scalar");
+  EXPECT_EQ(msg.rfind("small.dsm: kernel 'f32_shiftzero_scalar' runs shift-with-zero weights", 0), 0u) << msg;
+  EXPECT_NE(msg.find("the model has DenseShift weights; kernels that can run this model here: f32_expadd_scalar"),
+            std::string::npos) << msg;
+  EXPECT_NE(kernel_refusal(small_model_zero(), "f32_expadd_scalar").find("the model has shift-with-zero weights"),
+            std::string::npos);
+
+  // A zero-weight model runs on the kernel named, on the default's zero-weight sibling, and gives the
+  // same logits on every kernel that can run it.
+  const auto bytes = core::serialize_model(small_model_zero());
+  const auto x = randn(4 * 11 * 9, 3);
+  rt::Engine ref = rt::Engine::from_bytes(bytes, "z.dsm", rt::EngineOptions{"f32_shiftzero_scalar", 1});
+  const auto want = ref.run(x.data(), 1);
+  EXPECT_EQ(rt::Engine::from_bytes(bytes, "z.dsm").kernel().weights, kernels::WeightSet::kShiftWithZero);
+  for (const kernels::KernelInfo* k : kernels::kernels_for(ref.quantized_weights())) {
+    rt::Engine e = rt::Engine::from_bytes(bytes, "z.dsm", rt::EngineOptions{k->name, 1});
+    EXPECT_EQ(std::string(e.kernel().name), k->name);
+    const auto y = e.run(x.data(), 1);
+    for (size_t c = 0; c < 3; ++c) EXPECT_NEAR(y[c], want[c], 1e-4f) << k->name;
+  }
+}
+
+// FP16 kernels form x * 2^P in FP16: a 5-bit model's 2^15 overflows it for |x| >= 2.
+TEST(Engine, Fp16KernelsRefuseFiveBitModelsAtLoad) {
+  bool any = false;
+  for (const auto& k : kernels::all_kernels()) {
+    if (!k.supported() || !k.fp16_activations) continue;
+    any = true;
+    const std::string msg = kernel_refusal(small_model_bits(5), k.name);
+    EXPECT_NE(msg.find("small.dsm: kernel '" + std::string(k.name) + "' rounds activations to FP16"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("5-bit DenseShift weights"), std::string::npos) << msg;
+    EXPECT_EQ(kernel_refusal(small_model_bits(4), k.name), "");
+  }
+  if (!any) GTEST_SKIP() << "no FP16 kernel runs on this CPU";
+}
+
+// A batch whose activations exceed the run limit is refused before anything is allocated.
+TEST(Engine, BatchAboveTheMemoryLimitIsRefused) {
+  ModelDesc m = small_model();
+  m.info.in_h = m.info.in_w = 1024;  // about 24 MiB of values per image
+  rt::Engine e = rt::Engine::from_bytes(core::serialize_model(m), "big.dsm", rt::EngineOptions{"", 1});
+  EXPECT_GT(e.max_batch(), 10);
+  EXPECT_LT(e.max_batch(), 200);
+  try {
+    const float dummy = 0;  // never read: the batch is refused first
+    e.run(&dummy, e.max_batch() + 1);
+    FAIL() << "accepted";
+  } catch (const std::invalid_argument& err) {
+    EXPECT_NE(std::string(err.what()).find("big.dsm: a batch of " + std::to_string(e.max_batch() + 1) +
+                                           " needs more than the 4 GiB of activations a run may take"),
+              std::string::npos) << err.what();
+  }
+}
+
+TEST(Engine, NonFiniteRowsAreCounted) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> l = {1, 2, 3, inf, 0, 0, 0, 0, 0, 0, nan, -inf};
+  EXPECT_EQ(rt::count_non_finite_rows(l.data(), 4, 3), 2u);
+  EXPECT_EQ(rt::count_non_finite_rows(l.data(), 1, 3), 0u);
 }
 
 TEST(Engine, TruncatedAndCorruptFilesAreRefused) {

@@ -74,5 +74,12 @@ TEST(ReferenceModel, LogitsMatchThoseComputedOnX86) {
   EXPECT_GE(checked, 2);  // the scalar reference and at least one SIMD kernel
 }
 
+// The committed model is a format-version-1 file: it still loads, and records no dataset.
+TEST(ReferenceModel, Version1FileLoadsWithoutADataset) {
+  rt::Engine e = rt::Engine::load(kModel);
+  EXPECT_EQ(e.info().dataset, "");
+  EXPECT_EQ(e.info().num_classes, 10u);
+}
+
 }  // namespace
 }  // namespace ds
