@@ -85,7 +85,7 @@ class CifarDataset : public Dataset {
 
   std::string describe() const override {
     return detail::describe_dataset(kind_text(cifar100_), split_, path_, size(), out_,
-                                    num_classes());
+                                    num_classes(), t_);
   }
 
  private:

@@ -118,12 +118,18 @@ std::vector<std::string> split_files(const std::string& root, Kind kind, Split s
 }
 
 std::string describe_dataset(const char* kind, const std::string& split, const std::string& path,
-                             size_t count, Shape shape, int classes) {
+                             size_t count, Shape shape, int classes, const Transform& t) {
   std::string s = kind;
   if (!split.empty()) s += " " + split;
-  return s + ": " + path + " (" + std::to_string(count) + " samples of " +
-         std::to_string(shape.c) + "x" + std::to_string(shape.h) + "x" + std::to_string(shape.w) +
-         ", " + std::to_string(classes) + " classes)";
+  s += ": " + path + " (" + std::to_string(count) + " samples of " + std::to_string(shape.c) + "x" +
+       std::to_string(shape.h) + "x" + std::to_string(shape.w) + ", " + std::to_string(classes) +
+       " classes";
+  // The augmentation is a choice worth seeing in a training log.
+  std::string aug;
+  if (t.pad_crop > 0) aug = "pad " + std::to_string(t.pad_crop) + " + random crop";
+  if (t.random_resized_crop) aug = "random resized crop " + std::to_string(t.crop);
+  if (t.hflip) aug += std::string(aug.empty() ? "" : " + ") + "horizontal flip";
+  return s + (aug.empty() ? "" : ", augmentation: " + aug) + ")";
 }
 }  // namespace detail
 

@@ -75,7 +75,7 @@ class IdxDataset : public Dataset {
   }
 
   std::string describe() const override {
-    return detail::describe_dataset("IDX", split_, images_path_, size(), out_, num_classes());
+    return detail::describe_dataset("IDX", split_, images_path_, size(), out_, num_classes(), t_);
   }
 
  private:

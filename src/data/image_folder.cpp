@@ -52,7 +52,8 @@ class ImageFolderDataset : public Dataset {
   }
 
   std::string describe() const override {
-    return detail::describe_dataset("ImageFolder", split_, dir_, size(), out_, num_classes());
+    return detail::describe_dataset("ImageFolder", split_, dir_, size(), out_, num_classes(),
+                                    t_);
   }
 
  private:

@@ -61,8 +61,8 @@ std::vector<std::string> split_files(const std::string& root, Kind kind, Split s
 // The subfolders of `dir`, sorted (torchvision's class order). DataError if unlistable.
 std::vector<std::string> class_folders(const std::string& dir);
 
-// "IDX train: /path (60000 samples of 1x28x28, 10 classes)".
+// "IDX train: /path (60000 samples of 1x28x28, 10 classes, augmentation: pad 4 + random crop)".
 std::string describe_dataset(const char* kind, const std::string& split, const std::string& path,
-                             size_t count, Shape shape, int classes);
+                             size_t count, Shape shape, int classes, const Transform& t);
 
 }  // namespace ds::data::detail

@@ -188,10 +188,14 @@ TEST(Idx, OpenDatasetFindsSplits) {
   const auto train = open_dataset(dir.str(), Split::kTrain, {Augment::kCrop, {}, {}});
   EXPECT_EQ(train->size(), 3u);
   EXPECT_NE(train->describe().find("IDX train"), std::string::npos) << train->describe();
+  EXPECT_NE(train->describe().find("3 classes, augmentation: pad 4 + random crop)"),
+            std::string::npos)
+      << train->describe();
   const Normalization norm{{0.5f}, {0.25f}};
   const auto test = open_dataset(dir.str(), Split::kTest, {Augment::kNone, norm, {}});
   EXPECT_EQ(test->size(), 1u);
   EXPECT_EQ(test->num_classes(), 3);  // the training split's
+  EXPECT_EQ(test->describe().find("augmentation"), std::string::npos) << test->describe();
   std::vector<float> out(test->sample_shape().numel());
   std::mt19937 rng(0);
   EXPECT_EQ(test->load(0, out.data(), rng), 2);

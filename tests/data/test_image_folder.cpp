@@ -264,6 +264,9 @@ TEST(ImageFolder, ClassesLabelsAndShapes) {
   EXPECT_EQ(s.h, 224);
   EXPECT_EQ(s.w, 224);
   EXPECT_NE(train->describe().find("ImageFolder train"), std::string::npos) << train->describe();
+  EXPECT_NE(train->describe().find("augmentation: random resized crop 224 + horizontal flip)"),
+            std::string::npos)
+      << train->describe();
 
   // Sorted order cat/a.png, cat/b.JPG, dog/c.jpeg, dog/sub/d.png; the colour identifies the file.
   const int want_label[] = {0, 0, 1, 1};
