@@ -147,19 +147,21 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   over.data = data;
   over.quiet = true;
   TrainedModel t = load_trained_model(checkpoint, over);
-  const TrainConfig& cfg = t.cfg;
-  const std::string root = cfg.data.empty() ? default_data_dir() : cfg.data;
-  auto test = data::open_dataset(root, data::Split::kTest, false);
+  TrainConfig& cfg = t.cfg;
+  // Shape, classes and normalization come from the run itself; only checkpoints older than
+  // those settings need their dataset (complete_data_settings reads them off it).
+  complete_data_settings(cfg, t.path);
 
   GraphEmitter g;
   t.model->emit(g);
   core::ModelInfo& info = g.desc().info;
-  const data::Shape s = test->sample_shape();
-  info.in_c = uint32_t(s.c), info.in_h = uint32_t(s.h), info.in_w = uint32_t(s.w);
-  info.num_classes = uint32_t(test->num_classes());
-  const data::Transform norm = data::standard_transform(data::detect_kind(root), false);
-  info.mean = norm.mean, info.std = norm.std;
-  info.class_names = test->class_names();
+  info.in_c = uint32_t(cfg.in_channels), info.in_h = uint32_t(cfg.in_h), info.in_w = uint32_t(cfg.in_w);
+  info.num_classes = uint32_t(cfg.num_classes);
+  info.mean = cfg.mean, info.std = cfg.std;
+  info.class_names = cfg.class_names;
+  // What `eval MODEL` reads when given no dataset: absolute, so it works from any folder (empty
+  // data is the built-in Fashion-MNIST).
+  info.dataset = std::filesystem::absolute(cfg.data.empty() ? default_data_dir() : cfg.data).lexically_normal().string();
   info.arch = cfg.arch;
   info.method = spec_name(cfg.policy.body);
   core::write_model(g.desc(), out_path);

@@ -18,6 +18,7 @@
 #include "train/checkpoint.h"
 #include "train/models.h"
 #include "train/progress.h"
+#include "train/run_folder.h"
 #include "train/sgd.h"
 
 namespace ds {
@@ -45,8 +46,9 @@ class Subset : public data::Dataset {
   size_t n_;
 };
 
-std::unique_ptr<data::Dataset> open_split(const std::string& root, data::Split split, bool augment, int64_t limit) {
-  auto ds = data::open_dataset(root, split, augment);
+std::unique_ptr<data::Dataset> open_split(const std::string& root, data::Split split, const data::OpenOptions& opt,
+                                          int64_t limit) {
+  auto ds = data::open_dataset(root, split, opt);
   if (limit > 0 && size_t(limit) < ds->size()) return std::make_unique<Subset>(std::move(ds), size_t(limit));
   return ds;
 }
@@ -55,18 +57,114 @@ int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()
 
 // Defaults per dataset kind: the authors' ImageNet recipe, a CIFAR recipe, and a short
 // schedule for the built-in Fashion-MNIST demo.
-void apply_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
+void apply_run_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
   const bool imagenet = kind == data::Kind::kImageFolder;
   if (c.arch.empty()) c.arch = imagenet ? "resnet18" : builtin ? "smallcnn" : "resnet20";
   if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 4 : (kind == data::Kind::kIdx ? 20 : 200);
   if (c.batch_size <= 0) c.batch_size = imagenet ? 256 : 128;
-  if (c.workers < 0) c.workers = hardware_threads();
-  if (c.threads <= 0) c.threads = hardware_threads();
+  if (c.augment.empty()) c.augment = data::augment_name(data::default_augment(kind));
   if (c.out.empty()) {
     std::string m = c.policy.body.method == Method::kFp32 ? "fp32"
                                                           : std::string(method_name(c.policy.body.method)) + std::to_string(c.policy.body.bits);
     c.out = "runs/" + c.arch + "-" + m;
   }
+}
+
+void apply_machine_defaults(TrainConfig& c) {
+  if (c.workers < 0) c.workers = hardware_threads();
+  if (c.threads <= 0) c.threads = hardware_threads();
+}
+
+std::string data_root(const TrainConfig& c) { return c.data.empty() ? std::string(kBuiltinData) : c.data; }
+
+std::string shape_text(int c, int h, int w) {
+  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+}
+
+std::string floats_text(const std::vector<float>& v) {
+  std::string s;
+  char buf[32];
+  for (float x : v) std::snprintf(buf, sizeof buf, "%s%.4f", s.empty() ? "" : ", ", double(x)), s += buf;
+  return s;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// The run's splits. A run that has started (cfg.class_names set) reads labels by its own class
+// list and normalizes with its own statistics, so DATA may be a moved copy of the same dataset;
+// what differs in classes or shape is refused by name.
+struct Splits {
+  std::unique_ptr<data::Dataset> train, test;
+};
+Splits open_splits(TrainConfig& cfg, bool need_train) {
+  const std::string root = data_root(cfg);
+  const data::Kind kind = data::detect_kind(root);
+  const data::Augment augment = data::parse_augment(cfg.augment);
+  data::check_augment(augment, kind, root);
+  if (cfg.mean.empty()) {
+    const data::Normalization n = data::dataset_normalization(root);
+    cfg.mean = n.mean, cfg.std = n.std;
+  }
+  const data::Normalization norm{cfg.mean, cfg.std};
+  Splits s;
+  if (need_train) {
+    s.train = open_split(root, data::Split::kTrain, data::OpenOptions{augment, norm, cfg.class_names}, cfg.train_limit);
+    if (cfg.class_names.empty()) cfg.class_names = s.train->class_names();
+  }
+  s.test = open_split(root, data::Split::kTest, data::OpenOptions{data::Augment::kNone, norm, cfg.class_names},
+                      cfg.eval_limit);
+  if (cfg.class_names.empty()) cfg.class_names = s.test->class_names();
+  const int classes = int(cfg.class_names.size());
+  for (const data::Dataset* d : {s.train.get(), s.test.get()}) {
+    if (!d) continue;
+    const data::Shape sh = d->sample_shape();
+    if (cfg.in_h > 0 && (sh.c != cfg.in_channels || sh.h != cfg.in_h || sh.w != cfg.in_w))
+      throw TrainError(d->describe() + ": samples are " + shape_text(sh.c, sh.h, sh.w) + ", but the run's model takes " +
+                       shape_text(cfg.in_channels, cfg.in_h, cfg.in_w));
+    if (cfg.num_classes > 0 && cfg.num_classes != classes)
+      throw TrainError(root + " has " + std::to_string(classes) + " classes, but the run's model has " +
+                       std::to_string(cfg.num_classes));
+    if (d->num_classes() != classes)
+      throw TrainError(d->describe() + ": " + std::to_string(d->num_classes()) + " classes where " +
+                       std::to_string(classes) + " were expected (" + joined(cfg.class_names) + ")");
+    if (cfg.in_h == 0) cfg.in_channels = sh.c, cfg.in_h = sh.h, cfg.in_w = sh.w;
+  }
+  cfg.num_classes = classes;
+  return s;
+}
+
+// Checkpoints from before the statistics were stored were trained with these, per kind.
+data::Normalization legacy_normalization(data::Kind kind) {
+  switch (kind) {
+    case data::Kind::kIdx: return {{0.2860f}, {0.3530f}};  // Fashion-MNIST's, used for every IDX set
+    case data::Kind::kCifar10: return {{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
+    case data::Kind::kCifar100: return {{0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}};
+    case data::Kind::kImageFolder: break;
+  }
+  return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+}
+
+// A run's DATA is stored absolute, so export, eval and resume work from any folder; when the
+// folder has moved since, the error says how to point the command at the new place.
+void check_data_exists(const TrainConfig& cfg, const std::string& run) {
+  if (cfg.data.empty() || fs::exists(cfg.data)) return;
+  throw TrainError("the dataset of " + run + " is gone from " + cfg.data +
+                   ": pass its new location as DATA (denseshift train NEW_DATA --resume RUN, or "
+                   "--evaluate/export --data NEW_DATA); it must hold the same classes and image size");
+}
+
+// Every --layer NAME must name a conv or fc of the model.
+void check_overrides(const TrainConfig& cfg, const torch::nn::Module& model) {
+  std::vector<std::string> names;
+  for (const auto& [name, q] : quant_layers(model)) names.push_back(name);
+  for (const auto& [name, spec] : cfg.policy.overrides)
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw TrainError("--layer " + name + "=" + spec_name(spec) + ": " + cfg.arch + " has no layer named '" + name +
+                       "'; its layers are " + joined(names));
 }
 
 double cosine_lr(double base, int epoch, int epochs) { return 0.5 * base * (1 + std::cos(M_PI * epoch / epochs)); }
@@ -166,23 +264,6 @@ class FreezeTracker {
   std::map<std::string, Tensor> before_;
 };
 
-// Keeps metrics.jsonl consistent with the checkpoint being resumed: lines for epochs the
-// checkpoint does not contain (written after it, before a crash) are dropped.
-void trim_metrics(const fs::path& file, int keep_epochs) {
-  if (!fs::exists(file)) return;
-  std::ifstream in(file);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    try {
-      if (json::parse(line).value("epoch", 0) <= keep_epochs) kept += line + "\n";
-    } catch (const json::exception&) {
-      // A line cut by a crash: drop it.
-    }
-  }
-  write_file_atomic(file.string(), std::vector<char>(kept.begin(), kept.end()));
-}
-
 std::string resolve_checkpoint(const std::string& p) {
   if (fs::is_directory(p)) return (fs::path(p) / "last.pt").string();
   return p;
@@ -214,120 +295,76 @@ void configure_threads(int threads) {
 #endif
 }
 
-std::string config_to_json(const TrainConfig& c) {
-  json overrides = json::object();
-  for (const auto& [k, v] : c.policy.overrides) overrides[k] = spec_name(v);
-  json j = {{"data", c.data},         {"arch", c.arch},
-            {"body", spec_name(c.policy.body)},
-            {"first", spec_name(c.policy.first)},
-            {"last", spec_name(c.policy.last)},
-            {"overrides", overrides}, {"epochs", c.epochs},
-            {"batch_size", c.batch_size}, {"lr", c.lr},
-            {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
-            {"seed", c.seed},         {"augment", c.augment},
-            {"train_limit", c.train_limit}, {"eval_limit", c.eval_limit},
-            {"max_steps", c.max_steps}, {"out", c.out},
-            {"in_channels", c.in_channels}, {"num_classes", c.num_classes}};
-  return j.dump();
-}
-
-TrainConfig config_from_json(const std::string& text, const std::string& source) {
-  try {
-    json j = json::parse(text);
-    TrainConfig c;
-    c.data = j.at("data");
-    c.arch = j.at("arch");
-    c.policy.body = parse_spec(j.at("body"));
-    c.policy.first = parse_spec(j.at("first"));
-    c.policy.last = parse_spec(j.at("last"));
-    for (const auto& [k, v] : j.at("overrides").items()) c.policy.overrides[k] = parse_spec(v.get<std::string>());
-    c.epochs = j.at("epochs");
-    c.batch_size = j.at("batch_size");
-    c.lr = j.at("lr");
-    c.momentum = j.at("momentum");
-    c.weight_decay = j.at("weight_decay");
-    c.seed = j.at("seed");
-    c.augment = j.at("augment");
-    c.train_limit = j.at("train_limit");
-    c.eval_limit = j.at("eval_limit");
-    c.max_steps = j.at("max_steps");
-    c.out = j.at("out");
-    // Absent in the first checkpoints; load_trained_model() then reads them off the weights.
-    c.in_channels = j.value("in_channels", 0);
-    c.num_classes = j.value("num_classes", 0);
-    return c;
-  } catch (const std::exception& e) {
-    throw TrainError(source + ": bad run settings in checkpoint: " + e.what());
-  }
-}
-
-TrainResult run_training(TrainConfig cfg, const std::string& resume) {
+TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::set<std::string>& given) {
   Checkpoint ckpt;
   std::string ckpt_path;
   if (!resume.empty()) {
     ckpt_path = resolve_checkpoint(resume);
     ckpt = load_checkpoint(ckpt_path);
-    TrainConfig saved = config_from_json(ckpt.config_json, ckpt_path);
-    // What may change on resume: the length of the run and where/how fast it runs.
-    saved.epochs = cfg.epochs > 0 ? cfg.epochs : saved.epochs;
-    saved.workers = cfg.workers, saved.threads = cfg.threads, saved.device = cfg.device, saved.quiet = cfg.quiet;
-    saved.stop_after = cfg.stop_after;
-    if (!cfg.out.empty()) saved.out = cfg.out;
-    cfg = saved;
+    const TrainConfig saved = config_from_json(ckpt.config_json, ckpt_path);
+    cfg = merge_resume(saved, cfg, given, ckpt_path);
+    if (!given.count("DATA")) check_data_exists(cfg, ckpt_path);
   }
+  validate_config(cfg);
+  if (!cfg.data.empty()) cfg.data = fs::absolute(cfg.data).lexically_normal().string();
   const bool builtin = cfg.data.empty();
-  const std::string root = builtin ? std::string(kBuiltinData) : cfg.data;
+  const std::string root = data_root(cfg);
   if (builtin && !fs::exists(root))
     throw TrainError("no DATA given and the built-in Fashion-MNIST is not installed at " + root +
                      " (apt-get install dataset-fashion-mnist, or pass a dataset folder)");
-  apply_defaults(cfg, data::detect_kind(root), builtin);
+  apply_run_defaults(cfg, data::detect_kind(root), builtin);
+  apply_machine_defaults(cfg);
+  validate_config(cfg);
   configure_threads(cfg.threads);
   const torch::Device dev = parse_device(cfg.device);
 
-  fs::create_directories(cfg.out);
-  const fs::path out(cfg.out), last = out / "last.pt", best = out / "best.pt", metrics = out / "metrics.jsonl";
-  if (resume.empty() && fs::exists(last) && !cfg.fresh)
-    throw TrainError(cfg.out + " already holds a run (" + last.string() +
+  const RunFolder run{cfg.out};
+  if (resume.empty() && fs::exists(run.last()) && !cfg.fresh)
+    throw TrainError(cfg.out + " already holds a run (" + run.last().string() +
                      "): pass --resume " + cfg.out + " to continue it, --fresh to replace it, or another --out");
+  Splits splits = open_splits(cfg, /*need_train=*/true);
+  data::Dataset& train_set = *splits.train;
+  data::Dataset& test_set = *splits.test;
+  fs::create_directories(cfg.out);
 
-  auto train_set = open_split(root, data::Split::kTrain, cfg.augment, cfg.train_limit);
-  auto test_set = open_split(root, data::Split::kTest, false, cfg.eval_limit);
-  const data::Shape in = train_set->sample_shape();
-
-  cfg.in_channels = in.c, cfg.num_classes = train_set->num_classes();
   torch::manual_seed(cfg.seed);
-  ModelConfig mc{cfg.arch, in.c, train_set->num_classes(), cfg.policy};
-  auto model = make_model(mc);
+  auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
+  check_overrides(cfg, *model);
   model->to(dev);  // before the optimizer, whose momentum buffers live beside the parameters
   Sgd opt(*model, cfg.momentum, cfg.weight_decay);
-  int start_epoch = 0;
+  int start_epoch = 0, best_epoch = 0;
   double best_top1 = -1;
+  std::string history;
   if (!ckpt_path.empty()) {
     load_state(*model, ckpt.model, ckpt_path);
     opt.load_momentum_state(ckpt.momentum, ckpt_path);
     start_epoch = ckpt.epoch;
     best_top1 = ckpt.best_top1;
-    trim_metrics(metrics, start_epoch);
-  } else if (fs::exists(metrics)) {
-    fs::remove(metrics);
-    fs::remove(best);
+    best_epoch = ckpt.best_epoch;
+    history = ckpt.history;
+    repair_run_folder(run, ckpt, ckpt_path);
+  } else {
+    for (const fs::path& f : {run.metrics(), run.best(), run.result()}) fs::remove(f);
   }
 
   std::fprintf(stderr,
-               "denseshift train: %s %s\n  data %s | %s\n  %dx%dx%d, %d classes | epochs %d, batch %d, lr %g, momentum %g, "
-               "wd %g, seed %llu\n  device %s, %d threads, %d workers | %lld parameters | out %s%s\n",
-               cfg.arch.c_str(), describe_policy(cfg.policy).c_str(), train_set->describe().c_str(),
-               test_set->describe().c_str(), in.c, in.h, in.w, train_set->num_classes(), cfg.epochs, cfg.batch_size,
-               cfg.lr, cfg.momentum, cfg.weight_decay, (unsigned long long)cfg.seed, cfg.device.c_str(), cfg.threads,
-               cfg.workers, (long long)parameter_count(*model), cfg.out.c_str(),
+               "denseshift train: %s %s\n  data %s | %s\n  %s, %d classes | augment %s | normalize mean %s std %s\n"
+               "  epochs %d, batch %d, lr %g, momentum %g, wd %g, seed %llu\n"
+               "  device %s, %d threads, %d workers | %lld parameters | out %s%s\n",
+               cfg.arch.c_str(), describe_policy(cfg.policy).c_str(), train_set.describe().c_str(),
+               test_set.describe().c_str(), shape_text(cfg.in_channels, cfg.in_h, cfg.in_w).c_str(), cfg.num_classes,
+               cfg.augment.c_str(), floats_text(cfg.mean).c_str(), floats_text(cfg.std).c_str(), cfg.epochs,
+               cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, (unsigned long long)cfg.seed, cfg.device.c_str(),
+               cfg.threads, cfg.workers, (long long)parameter_count(*model), cfg.out.c_str(),
                ckpt_path.empty() ? "" : (" | resuming after epoch " + std::to_string(start_epoch)).c_str());
 
-  data::Loader loader(*train_set, cfg.batch_size, /*shuffle=*/true, /*drop_last=*/false, cfg.seed, cfg.workers);
+  data::Loader loader(train_set, cfg.batch_size, /*shuffle=*/true, /*drop_last=*/false, cfg.seed, cfg.workers);
   FreezeTracker freeze(*model);
   TrainResult result;
   result.out_dir = cfg.out;
   std::vector<double> step_ms;
   const auto run_start = std::chrono::steady_clock::now();
+  auto last_good = [&] { return fs::exists(run.last()) ? run.last().string() : std::string("none"); };
 
   const int end_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, start_epoch + cfg.stop_after) : cfg.epochs;
   for (int epoch = start_epoch; epoch < end_epoch; ++epoch) {
@@ -352,7 +389,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
         throw TrainError("loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                          std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
                          ": stopping instead of training on garbage (lower --lr, or check the data); last good checkpoint: " +
-                         (fs::exists(last) ? last.string() : std::string("none")));
+                         last_good());
       opt.zero_grad();
       loss.backward();
       opt.step(lr);
@@ -366,13 +403,17 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
     const double train_time = bar.elapsed();
     if (!cfg.quiet) bar.finish(images, loss_sum / std::max<size_t>(images, 1), 100.0 * hits / std::max<size_t>(images, 1));
 
-    EvalResult ev = evaluate(*model, *test_set, cfg, dev, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs) + " test ");
-    const bool is_best = ev.top1 > best_top1;
-    best_top1 = std::max(best_top1, ev.top1);
+    // A finite loss does not prove finite weights (a step can blow up after the loss was taken):
+    // weights that are not finite never become a checkpoint that calls itself good.
+    NamedTensors state = state_of(*model);
+    const std::string bad = first_nonfinite(state);
+    if (!bad.empty())
+      throw TrainError("the weights diverged at epoch " + std::to_string(epoch + 1) + ": '" + bad +
+                       "' holds NaN or infinite values (lower --lr); not saving them; last good checkpoint: " + last_good());
 
-    Checkpoint c{epoch + 1, best_top1, config_to_json(cfg), state_of(*model), opt.momentum_state()};
-    save_checkpoint(c, last.string());
-    if (is_best) save_checkpoint(c, best.string());
+    EvalResult ev = evaluate(*model, test_set, cfg, dev, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs) + " test ");
+    const bool is_best = ev.top1 > best_top1;
+    if (is_best) best_top1 = ev.top1, best_epoch = epoch + 1;
 
     json line = {{"epoch", epoch + 1},
                  {"lr", lr},
@@ -384,7 +425,14 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
                  {"epoch_time_s", train_time + ev.seconds},
                  {"train_images_per_s", train_time > 0 ? images / train_time : 0.0},
                  {"freeze", freeze.measure()}};
-    std::ofstream(metrics, std::ios::app) << line.dump() << "\n";
+    history += line.dump() + "\n";
+    Checkpoint c;
+    c.epoch = epoch + 1, c.best_top1 = best_top1, c.best_epoch = best_epoch, c.config_json = config_to_json(cfg);
+    c.model = std::move(state), c.momentum = opt.momentum_state(), c.history = history;
+    // best.pt, then last.pt, then metrics.jsonl: see run_folder.h for why this order survives a crash.
+    if (is_best) save_checkpoint(c, run.best().string());
+    save_checkpoint(c, run.last().string());
+    write_metrics(run, history);
     std::fprintf(stderr, "epoch %d/%d: train loss %.4f | test top-1 %.2f%% top-5 %.2f%% | lr %.5f | %s%s\n", epoch + 1,
                  cfg.epochs, loss_sum / std::max<size_t>(images, 1), ev.top1, ev.top5, lr,
                  format_duration(train_time + ev.seconds).c_str(), is_best ? " | best so far" : "");
@@ -393,7 +441,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
   }
   if (result.epochs == 0 && start_epoch >= cfg.epochs) {
     result.epochs = start_epoch;
-    result.final_eval = evaluate(*model, *test_set, cfg, dev, "test ");
+    result.final_eval = evaluate(*model, test_set, cfg, dev, "test ");
   }
   result.best_top1 = best_top1;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -403,9 +451,8 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume) {
   }
   json res = {{"arch", cfg.arch}, {"method", spec_name(cfg.policy.body)}, {"epochs", result.epochs},
               {"top1", result.final_eval.top1}, {"top5", result.final_eval.top5}, {"best_top1", best_top1},
-              {"seconds", result.seconds}, {"ms_per_step", result.ms_per_step}};
-  std::string text = res.dump(2) + "\n";
-  write_file_atomic((out / "result.json").string(), std::vector<char>(text.begin(), text.end()));
+              {"best_epoch", best_epoch}, {"seconds", result.seconds}, {"ms_per_step", result.ms_per_step}};
+  write_text_atomic(run.result(), res.dump(2) + "\n");
   return result;
 }
 
@@ -416,12 +463,11 @@ TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig
   t.epoch = ckpt.epoch;
   t.cfg = config_from_json(ckpt.config_json, t.path);
   TrainConfig& cfg = t.cfg;
-  if (!over.data.empty()) cfg.data = over.data;
+  if (!over.data.empty()) cfg.data = fs::absolute(over.data).lexically_normal().string();
   cfg.workers = over.workers, cfg.threads = over.threads, cfg.device = over.device, cfg.quiet = over.quiet;
   if (over.batch_size > 0) cfg.batch_size = over.batch_size;
   if (over.eval_limit > 0) cfg.eval_limit = over.eval_limit;
-  const std::string root = cfg.data.empty() ? std::string(kBuiltinData) : cfg.data;
-  apply_defaults(cfg, data::detect_kind(root), cfg.data.empty());
+  apply_machine_defaults(cfg);
   for (const auto& [name, tensor] : ckpt.model) {
     // conv1 is [out, in, kh, kw] (or [rows, out, in, kh, kw] as latents); fc is [classes, in] (or [rows, ...]).
     if (cfg.in_channels == 0 && (name == "conv1.weight" || name == "conv1.latents")) cfg.in_channels = int(tensor.size(-3));
@@ -435,14 +481,25 @@ TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig
   return t;
 }
 
+void complete_data_settings(TrainConfig& cfg, const std::string& source) {
+  if (cfg.in_h > 0 && !cfg.mean.empty() && !cfg.class_names.empty()) return;
+  check_data_exists(cfg, source);
+  if (cfg.mean.empty()) {
+    const data::Normalization n = legacy_normalization(data::detect_kind(data_root(cfg)));
+    cfg.mean = n.mean, cfg.std = n.std;
+  }
+  open_splits(cfg, /*need_train=*/false);
+}
+
 EvalResult evaluate_checkpoint(const std::string& checkpoint, const TrainConfig& over) {
   TrainedModel t = load_trained_model(checkpoint, over);
+  if (over.data.empty()) check_data_exists(t.cfg, t.path);
   configure_threads(t.cfg.threads);
   const torch::Device dev = parse_device(t.cfg.device);
-  const std::string root = t.cfg.data.empty() ? std::string(kBuiltinData) : t.cfg.data;
-  auto test_set = open_split(root, data::Split::kTest, false, t.cfg.eval_limit);
+  if (t.cfg.mean.empty()) complete_data_settings(t.cfg, t.path);
+  Splits splits = open_splits(t.cfg, /*need_train=*/false);
   t.model->to(dev);
-  return evaluate(*t.model, *test_set, t.cfg, dev, "test ");
+  return evaluate(*t.model, *splits.test, t.cfg, dev, "test ");
 }
 
 }  // namespace ds

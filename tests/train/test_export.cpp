@@ -38,7 +38,7 @@ class ExportTest : public ::testing::Test {
     c.data = (root_ / "data").string();
     c.arch = arch, c.policy.body = body;
     c.epochs = 2, c.batch_size = 32, c.lr = 0.05, c.workers = 0, c.threads = 1, c.seed = 3, c.quiet = true;
-    c.augment = false;
+    c.augment = "none";
     c.out = (root_ / "run").string();
     c.fresh = true;
     run_training(c);
@@ -49,7 +49,9 @@ class ExportTest : public ::testing::Test {
     TrainConfig over;
     over.quiet = true;
     TrainedModel t = load_trained_model(c.out, over);
-    auto test = data::open_dataset(c.data, data::Split::kTest, false);
+    // The run's own normalization and classes, as export records them.
+    auto test = data::open_dataset(c.data, data::Split::kTest,
+                                   data::OpenOptions{data::Augment::kNone, {t.cfg.mean, t.cfg.std}, t.cfg.class_names});
     const size_t n = test->size(), dim = test->sample_shape().numel();
     std::vector<float> x(n * dim);
     std::mt19937 rng(0);

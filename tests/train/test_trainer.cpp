@@ -36,7 +36,7 @@ class TrainerTest : public ::testing::Test {
     c.epochs = 3, c.batch_size = 32, c.lr = 0.05, c.workers = 0, c.threads = 1, c.seed = 7;
     c.out = (root_ / out).string();
     c.quiet = true;
-    c.augment = false;  // a flip would move the lit quadrant to another class
+    c.augment = "none";  // a flip would move the lit quadrant to another class
     return c;
   }
   fs::path root_;
