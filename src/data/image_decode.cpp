@@ -17,6 +17,8 @@ namespace {
 // Refuse absurd dimensions before allocating (a corrupt header could claim 2^31 x 2^31): PIL's
 // limit, above which it raises DecompressionBombError (2 x its 89,478,485-pixel warning level).
 constexpr uint64_t kMaxPixels = 178956970;
+// JPEGs above this many pixels (48 MiB as RGB) are checked at 1/8 scale before the full decode.
+constexpr uint64_t kPrecheckPixels = uint64_t(1) << 24;
 // Image files are read whole; none that a dataset holds comes near this.
 constexpr uint64_t kMaxFileBytes = uint64_t(256) << 20;
 // Deflate cannot expand more than 1032:1, so a PNG whose raw rows need more than 1032 times
@@ -57,13 +59,26 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& path) {
   // A stream that ends before its frame header reads as a tables-only JPEG: success, size 0.
   if (w <= 0 || hgt <= 0) throw DataError(path + ": corrupt JPEG (no frame header)");
   check_dims(uint64_t(w), uint64_t(hgt), path);
+  const bool cmyk_source = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+  if (uint64_t(w) * uint64_t(hgt) > kPrecheckPixels) {
+    // No sound bound ties a JPEG's size to its pixel count (progressive EOB runs, arithmetic
+    // coding), so a header can claim kMaxPixels in a few bytes. A large image is first decoded
+    // at 1/8 scale (1/64 of the memory): that reads the whole stream and fails on truncation
+    // or corruption before the full-size buffer is allocated.
+    const tjscalingfactor eighth{1, 8};
+    const int sw = TJSCALED(w, eighth), sh = TJSCALED(hgt, eighth);
+    std::vector<uint8_t> small(size_t(sw) * size_t(sh) * 4);
+    tj_check(tjDecompress2(h, data, size, small.data(), sw, 0, sh,
+                           cmyk_source ? TJPF_CMYK : TJPF_RGB, kTjFlags),
+             h, path);
+  }
 
   Image img;
   img.c = 3;
   img.h = hgt;
   img.w = w;
   img.px.resize(size_t(w) * hgt * 3);
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+  if (cmyk_source) {
     // libjpeg cannot convert CMYK to RGB itself. CMYK JPEGs in the wild (Photoshop/Adobe)
     // store inverted ink values, so 255 means no ink: RGB = inverted C/M/Y scaled by K.
     std::vector<uint8_t> cmyk(size_t(w) * hgt * 4);

@@ -229,6 +229,20 @@ TEST(ImageDecode, PngHeaderLargerThanTheFileIsRefusedBeforeAllocating) {
   EXPECT_LT(testing::peak_rss_mib() - before, 64);
 }
 
+// The same for a JPEG whose frame header (SOF0) claims 12000x12000 over an 8x8 image's data: the
+// stream is checked at 1/8 scale before the 432 MB buffer is allocated.
+TEST(ImageDecode, JpegHeaderLargerThanTheDataIsRefusedBeforeAllocating) {
+  auto jpeg = encode_jpeg(8, 8, gradient(8, 8));
+  size_t sof = 0;
+  while (sof + 1 < jpeg.size() && !(jpeg[sof] == 0xFF && jpeg[sof + 1] == 0xC0)) ++sof;
+  ASSERT_LT(sof + 9, jpeg.size());
+  for (size_t k : {sof + 5, sof + 7}) jpeg[k] = 0x2e, jpeg[k + 1] = 0xe0;  // height, width
+  const long before = testing::peak_rss_mib();
+  const std::string msg = error_of([&] { decode_image(jpeg.data(), jpeg.size(), "big.jpg"); });
+  EXPECT_NE(msg.find("big.jpg: corrupt JPEG (libjpeg warning: "), std::string::npos) << msg;
+  EXPECT_LT(testing::peak_rss_mib() - before, 64);
+}
+
 // Builds root/{train,val}/<class>/... with solid-colour images, one colour per file.
 struct Folder {
   TempDir dir;
