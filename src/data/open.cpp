@@ -42,12 +42,21 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, cons
                     detail::list_text(opt.classes) + ")");
   }
   const bool train = split == Split::kTrain;
-  // Both splits take the training split's statistics unless the caller (a checkpoint) has them.
-  const Normalization norm = opt.norm.empty() ? dataset_normalization(root) : opt.norm;
-  const Transform t = standard_transform(kind, train ? opt.augment : Augment::kNone, norm);
   const std::vector<std::string> files = detail::split_files(root, kind, split);
+  // Both splits take the training split's statistics and classes unless the caller (a model)
+  // gives them; an evaluation split without a training split beside it needs them given.
+  Normalization norm = opt.norm;
   detail::Classes classes{opt.classes, "the model's " + std::to_string(opt.classes.size()) + " classes"};
-  if (classes.names.empty() && !train) classes = training_classes(root, kind);
+  try {
+    if (norm.empty()) norm = dataset_normalization(root);
+    if (classes.names.empty() && !train) classes = training_classes(root, kind);
+  } catch (const DataError& e) {
+    if (train) throw;
+    throw DataError(std::string(e.what()) + " (the " + kind_name(kind) +
+                    " test split takes its normalization and classes from the training split "
+                    "unless the model's are given)");
+  }
+  const Transform t = standard_transform(kind, train ? opt.augment : Augment::kNone, norm);
   const std::string split_name = train ? "train" : "test";
   switch (kind) {
     case Kind::kIdx: return detail::make_idx(files[0], files[1], t, split_name, classes);

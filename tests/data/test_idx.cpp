@@ -212,6 +212,22 @@ TEST(Idx, MissingTestSplit) {
       << msg;
 }
 
+// A test split alone can be opened with the model's normalization and classes, and without them
+// the error says why the training split is wanted.
+TEST(Idx, TestSplitWithoutTrainingSplit) {
+  TempDir dir;
+  write_bytes(dir.path / "t10k-images-idx3-ubyte", idx_images(1, 2, 2, {1, 2, 3, 4}));
+  write_bytes(dir.path / "t10k-labels-idx1-ubyte", idx_labels({1}));
+  const std::string msg = error_of([&] { open_dataset(dir.str(), Split::kTest); });
+  EXPECT_NE(msg.find("train-images-idx3-ubyte[.gz] not found in " + dir.str() +
+                     " (the IDX test split takes its normalization and classes from the training "
+                     "split unless the model's are given)"),
+            std::string::npos)
+      << msg;
+  const auto ds = open_dataset(dir.str(), Split::kTest, {Augment::kNone, {{0.5f}, {0.5f}}, {"a", "b"}});
+  EXPECT_EQ(ds->num_classes(), 2);
+}
+
 // How a sample relates to its source image: shifted by (dy, dx) in [-4, 4]^2 with zero fill,
 // after an optional mirror. Pixel values are distinct, so the match is unique.
 struct Moved {
