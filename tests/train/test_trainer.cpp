@@ -148,6 +148,41 @@ TEST_F(TrainerTest, NonFiniteLossStopsTheRun) {
   }
 }
 
+TEST_F(TrainerTest, DivergedWeightsAreNeverSavedAsGood) {
+  // One step per epoch at an absurd rate: the step's loss is finite, the weights after it are not.
+  TrainConfig c = config("diverged");
+  c.lr = 1e38, c.max_steps = 1, c.epochs = 2;
+  EXPECT_THROW(run_training(c), TrainError);
+  const fs::path last = root_ / "diverged" / "last.pt";
+  if (fs::exists(last)) {
+    EXPECT_EQ(first_nonfinite(load_checkpoint(last.string()).model), "");
+  }
+}
+
+TEST_F(TrainerTest, ResumeRebuildsMetricsLostInACrash) {
+  // A crash between last.pt and metrics.jsonl (or a full disk) lost the last epoch's line; the
+  // checkpoint's history restores it when the run is resumed, even with no epoch left to run.
+  TrainConfig c = config("run");
+  c.epochs = 2;
+  run_training(c);
+  const fs::path metrics = root_ / "run" / "metrics.jsonl";
+  ASSERT_EQ(read_metrics(metrics).size(), 2u);
+  std::ifstream in(metrics);
+  std::string first;
+  std::getline(in, first);
+  in.close();
+  std::ofstream(metrics, std::ios::trunc) << first << "\n";
+  run_training(c, (root_ / "run").string());
+  auto m = read_metrics(metrics);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[1]["epoch"].get<int>(), 2);
+  // best.pt and result.json agree on the best epoch.
+  auto best = load_checkpoint((root_ / "run" / "best.pt").string());
+  std::ifstream res(root_ / "run" / "result.json");
+  auto r = nlohmann::json::parse(res);
+  EXPECT_EQ(best.epoch, r["best_epoch"].get<int>());
+}
+
 TEST_F(TrainerTest, BaselinesTrainThroughTheSameLoop) {
   for (Method m : {Method::kFp32, Method::kDeepShiftQ, Method::kShiftWithZero}) {
     TrainConfig c = config(method_name(m));
