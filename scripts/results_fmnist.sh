@@ -29,7 +29,7 @@ train_row() {
   local method=${1%%:*} bits=${1##*:}
   "$bin" train "$data" --arch resnet20 --method "$method" --bits "$bits" --epochs "$epochs" \
     --batch-size 128 --lr 0.1 --momentum 0.9 --wd 1e-4 --seed 1 --device "$device" \
-    --threads "$threads" --workers 2 --train-limit "$limit" --out "$outdir/${method}-${bits}" --fresh --quiet \
+    --threads "$threads" --workers 2 $( ((limit > 0)) && echo --train-limit "$limit" ) --augment crop-flip --out "$outdir/${method}-${bits}" --fresh --quiet \
     > "$outdir/${method}-${bits}.log" 2>&1
   echo "done: $1 ($(tail -n1 "$outdir/${method}-${bits}.log"))"
 }

@@ -23,7 +23,7 @@ for r in "${rows[@]}"; do
     [ -f "$d/result.json" ] && continue  # reuse finished runs
     "$bin" train "$data" --arch resnet20 --method "${r%%:*}" --bits "${r##*:}" --epochs "$epochs" \
       --batch-size 128 --lr 0.1 --momentum 0.9 --wd 1e-4 --seed "$s" --device "$device" --workers 2 \
-      --train-limit "$limit" --out "$d" --fresh --quiet > "$d.log" 2>&1 || { echo "failed: $d.log"; exit 1; }
+      --train-limit "$limit" --augment crop-flip --out "$d" --fresh --quiet > "$d.log" 2>&1 || { echo "failed: $d.log"; exit 1; }
     echo "done: $r seed $s: $(tail -n1 "$d.log")"
   done
 done
