@@ -3,7 +3,8 @@ add_executable(test_train
   ${CMAKE_CURRENT_LIST_DIR}/test_quant.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_models.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_trainer.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/test_export.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/test_export.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp)
 target_link_libraries(test_train PRIVATE denseshift_train denseshift_runtime GTest::gtest_main nlohmann_json::nlohmann_json)
 target_compile_options(test_train PRIVATE ${DS_WARNINGS})
 target_precompile_headers(test_train REUSE_FROM denseshift_train)
