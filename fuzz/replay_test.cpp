@@ -1,0 +1,88 @@
+// Feeds every committed input to its harness: fuzz/corpus/<harness> (the seeds, which must
+// exist) and fuzz/regressions/<harness> (what a fuzzer once crashed on). Run by ctest, so the
+// normal build and the ASan/UBSan stage of scripts/test.sh replay every past finding.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/container.h"
+#include "core/core_test_util.h"
+#include "dsm_checksums.h"
+#include "harness.h"
+
+namespace ds::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFuzzDir = DS_FUZZ_DIR;
+
+std::vector<uint8_t> read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+// The files of `dir`, sorted (an absent folder has none).
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class Replay : public ::testing::TestWithParam<NamedTarget> {};
+
+TEST_P(Replay, EveryCommittedInputIsHandled) {
+  const NamedTarget& t = GetParam();
+  const auto seeds = files_in(kFuzzDir / "corpus" / t.name);
+  ASSERT_FALSE(seeds.empty()) << "no seed corpus in " << (kFuzzDir / "corpus" / t.name);
+  auto run = [&](const fs::path& p) {
+    SCOPED_TRACE(p.string());
+    const std::vector<uint8_t> bytes = read_all(p);
+    take_accepted();
+    EXPECT_EQ(t.fn(bytes.data(), bytes.size()), 0);  // an undocumented exception fails here
+  };
+  for (const auto& p : seeds) {
+    run(p);
+    EXPECT_TRUE(take_accepted()) << p << ": the reader refuses this seed";
+  }
+  for (const auto& p : files_in(kFuzzDir / "regressions" / t.name)) run(p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Harnesses, Replay, ::testing::ValuesIn(targets()),
+                         [](const ::testing::TestParamInfo<NamedTarget>& i) { return i.param.name; });
+
+// The dsm mutator's reseal must agree with the container's layout: it leaves a valid model as
+// it is, and after a weight byte changes it makes the file load again.
+TEST(ResealDsm, RepairsEveryChecksumAndNothingElse) {
+  using namespace core::testing;
+  const auto seeds = files_in(kFuzzDir / "corpus" / "dsm");
+  ASSERT_FALSE(seeds.empty());
+  for (const auto& p : seeds) {
+    SCOPED_TRACE(p.string());
+    const std::vector<uint8_t> good = read_all(p);
+    std::vector<uint8_t> b = good;
+    reseal_dsm(b.data(), b.size());
+    EXPECT_EQ(b, good);
+
+    size_t weights = 0;  // file offset of the WGTS payload
+    for (size_t i = 0; i < get32(b, kCountAt); ++i)
+      if (std::memcmp(b.data() + entry_at(b, i) + kTagAt, "WGTS", 4) == 0) weights = get64(b, entry_at(b, i) + kOffsetAt);
+    ASSERT_GT(weights, 0u);
+    b[weights] ^= 0x40;
+    b.insert(b.end(), 64, 0);  // and zero padding the header's file size does not count
+    EXPECT_THROW(core::Container::from_bytes(b, "damaged"), core::FormatError);
+    reseal_dsm(b.data(), b.size());
+    EXPECT_NO_THROW(core::Container::from_bytes(b, "resealed"));
+  }
+}
+
+}  // namespace
+}  // namespace ds::fuzz
