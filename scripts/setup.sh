@@ -4,8 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake ninja-build g++ pkg-config
-  libtorch-dev libopenblas-dev libdnnl-dev
+  cmake ninja-build g++ pkg-config clang libclang-rt-14-dev
+  libtorch-dev libgloo-dev libopenblas-dev libdnnl-dev
   zlib1g-dev libpng-dev libturbojpeg0-dev
   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist gnuplot-nox valgrind

@@ -11,6 +11,7 @@
 #include <c10/util/Exception.h>
 
 #include "cli/engine_commands.h"
+#include "cli/launcher.h"
 #include "data/dataset.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -25,6 +26,7 @@ struct TrainArgs {
   std::vector<std::string> layers;
   std::string resume;
   bool evaluate = false, no_augment = false;
+  int nproc_per_node = 0;
   CLI::App* cmd = nullptr;
 };
 
@@ -85,6 +87,23 @@ void add_train(CLI::App& app, TrainArgs& a) {
   t->add_option("--max-steps", c.max_steps, "stop each epoch after N steps (smoke runs, benchmarks)")->check(CLI::Range(int64_t(1), INT64_MAX));
   t->add_option("--stop-after", c.stop_after, "leave after N epochs of this call (continue later with --resume)")->check(CLI::Range(1, 1000000));
   t->add_flag("--quiet", c.quiet, "no progress bars");
+
+  // Data-parallel training on c10d (README "Training on many GPUs and machines").
+  auto& d = c.dist;
+  t->add_option("--nproc-per-node", a.nproc_per_node,
+                "start N worker processes on this machine (data parallel; CPU threads and data workers divided)")
+      ->check(CLI::Range(1, 1024));
+  t->add_option("--world-size", d.world_size, "processes in the run (default: WORLD_SIZE or SLURM_NTASKS, else 1)")
+      ->check(CLI::Range(1, 65536));
+  t->add_option("--rank", d.rank, "this process's rank (default: RANK or SLURM_PROCID)")->check(CLI::Range(0, 65535));
+  t->add_option("--dist-url", d.init, "rendezvous: tcp://HOST:PORT (rank 0 serves it) or file:///shared/path "
+                                      "(default: MASTER_ADDR:MASTER_PORT)");
+  t->add_option("--dist-backend", d.backend, "gloo (CPU) or nccl (CUDA builds) (default: by device)");
+  t->add_option("--dist-timeout", d.timeout_s, "seconds to wait for the other ranks at the rendezvous and in every "
+                                               "collective before failing")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  t->add_flag("--sync-bn", d.sync_bn, "BatchNorm statistics over all ranks (default: per rank, as DDP)");
 }
 
 // The flags the user typed, by name (CLI11 counts each option's occurrences).
@@ -101,6 +120,8 @@ std::set<std::string> given_flags(const CLI::App& cmd) {
 
 int run_train(TrainArgs& a) {
   const std::set<std::string> given = given_flags(*a.cmd);
+  a.cfg.dist.forced = given.count("--world-size") > 0;
+  ds::dist::resolve_from_environment(a.cfg.dist, given);
   if (a.no_augment) {
     if (given.count("--augment") && a.cfg.augment != "none")
       throw std::invalid_argument("--no-augment and --augment " + a.cfg.augment + " contradict each other");
@@ -126,7 +147,8 @@ int run_train(TrainArgs& a) {
     return 0;
   }
   auto r = ds::run_training(a.cfg, a.resume, given);
-  std::printf("final test top-1 %.2f%%  top-5 %.2f%%  (best %.2f%%)  %d epochs in %.1f s  -> %s\n", r.final_eval.top1,
+  if (a.cfg.dist.rank == 0)
+    std::printf("final test top-1 %.2f%%  top-5 %.2f%%  (best %.2f%%)  %d epochs in %.1f s  -> %s\n", r.final_eval.top1,
               r.final_eval.top5, r.best_top1, r.epochs, r.seconds, r.out_dir.c_str());
   return 0;
 }
@@ -142,6 +164,8 @@ int main(int argc, char** argv) {
   ds::cli::add_engine_commands(app, engine);
   CLI11_PARSE(app, argc, argv);
   try {
+    // The launcher runs this same command line in N workers (the flags were checked above).
+    if (app.got_subcommand("train") && train.nproc_per_node > 0) return ds::cli::run_workers(ds::cli::plan_launch(argc, argv));
     if (app.got_subcommand("train")) return run_train(train);
     if (app.got_subcommand("export")) return ds::cli::run_export(engine);
     if (app.got_subcommand("eval")) return ds::cli::run_eval(engine);

@@ -131,6 +131,13 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
+  // Data-parallel training: this loader delivers rank `rank`'s share of every batch of
+  // `batch_size` (the global batch). Global batch b covers the same positions of the epoch's
+  // order as without sharding; rank r takes the r-th of `world` equal contiguous parts, so the
+  // ranks together see exactly the single-process batch. The last, partial batch is padded to a
+  // multiple of `world` with samples from the start of the epoch's order (as PyTorch's
+  // DistributedSampler pads), so every rank gets the same count. Call before start_epoch().
+  void shard(int rank, int world);
   // Starts epoch `epoch` (may be called again for the next epoch).
   void start_epoch(int epoch);
   // Fills `b` with the next batch; false at the end of the epoch. Rethrows a worker's DataError.

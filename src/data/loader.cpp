@@ -49,6 +49,7 @@ struct Loader::Impl {
   uint64_t seed;
   int workers;
   Shape shape;
+  int rank = 0, world = 1;  // shard() of a data-parallel run
 
   int epoch = -1;
   std::vector<size_t> order;  // dataset index of each epoch position
@@ -88,8 +89,12 @@ struct Loader::Impl {
   // Decodes batch `b` of the current epoch. Reads only immutable epoch state, so workers may
   // call it concurrently.
   void fill(size_t b, Batch& out) const {
-    const size_t begin = b * size_t(batch_size);
-    const size_t n = std::min(size_t(batch_size), count() - begin);
+    size_t begin = b * size_t(batch_size);
+    size_t n = std::min(size_t(batch_size), count() - begin);
+    if (world > 1) {
+      n = (n + size_t(world) - 1) / size_t(world);  // this rank's part, padded up
+      begin += size_t(rank) * n;
+    }
     const size_t numel = shape.numel();
     out.n = int(n);
     out.shape = shape;
@@ -101,9 +106,11 @@ struct Loader::Impl {
       const size_t pos = begin + k;
       const uint64_t h = splitmix64(key ^ pos);
       std::mt19937 rng(uint32_t(h >> 32) ^ uint32_t(h));
-      const int label = ds.load(order[pos], out.x.data() + k * numel, rng);
+      // Positions past the end pad the last batch with the epoch's first samples.
+      const size_t index = order[pos < count() ? pos : (pos - count()) % count()];
+      const int label = ds.load(index, out.x.data() + k * numel, rng);
       if (label < 0 || label >= ds.num_classes()) {
-        throw DataError(ds.describe() + ": sample " + std::to_string(order[pos]) + " has label " +
+        throw DataError(ds.describe() + ": sample " + std::to_string(index) + " has label " +
                         std::to_string(label) + ", outside [0, " +
                         std::to_string(ds.num_classes()) + ")");
       }
@@ -197,6 +204,15 @@ Loader::Loader(const Dataset& ds, int batch_size, bool shuffle, bool drop_last, 
     : impl_(std::make_unique<Impl>(ds, batch_size, shuffle, drop_last, seed, workers)) {}
 
 Loader::~Loader() = default;
+
+void Loader::shard(int rank, int world) {
+  if (world < 1 || rank < 0 || rank >= world)
+    throw std::invalid_argument("Loader::shard: rank " + std::to_string(rank) + " of " + std::to_string(world));
+  if (impl_->batch_size % world != 0)
+    throw std::invalid_argument("the batch of " + std::to_string(impl_->batch_size) + " cannot be split evenly over " +
+                                std::to_string(world) + " ranks (--batch-size is the global batch)");
+  impl_->rank = rank, impl_->world = world;
+}
 
 void Loader::start_epoch(int epoch) { impl_->start(epoch); }
 

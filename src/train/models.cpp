@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "train/dist/sync_bn.h"
 #include "train/export.h"
 
 namespace ds {
@@ -24,6 +25,12 @@ struct Builder {
 
 enum class Shortcut { kIdentity, kProjection, kPadZeros };
 
+// A projection shortcut (1x1 conv + BatchNorm). Not downsample->forward(): its BatchNorm must go
+// through dist::batch_norm like every other one (--sync-bn).
+Tensor projection(nn::Sequential& downsample, const Tensor& x) {
+  return dist::batch_norm(*downsample->ptr(1)->as<nn::BatchNorm2dImpl>(), downsample->ptr(0)->as<QConv2dImpl>()->forward(x));
+}
+
 // conv3x3-bn-relu-conv3x3-bn + shortcut, relu.
 class BasicBlockImpl : public nn::Module {
  public:
@@ -42,8 +49,8 @@ class BasicBlockImpl : public nn::Module {
     stride_ = stride;
   }
   Tensor forward(const Tensor& x) {
-    Tensor y = torch::relu(bn1_(conv1_(x)));
-    y = bn2_(conv2_(y));
+    Tensor y = torch::relu(dist::batch_norm(bn1_, conv1_(x)));
+    y = dist::batch_norm(bn2_, conv2_(y));
     return torch::relu(y + shortcut(x));
   }
   uint32_t emit(GraphEmitter& g, uint32_t x) const {
@@ -59,7 +66,7 @@ class BasicBlockImpl : public nn::Module {
  private:
   Tensor shortcut(const Tensor& x) {
     switch (shortcut_) {
-      case Shortcut::kProjection: return downsample_->forward(x);
+      case Shortcut::kProjection: return projection(downsample_, x);
       case Shortcut::kPadZeros: {
         // Option A of He et al. for CIFAR: subsample, then pad channels with zeros (no parameters).
         Tensor s = x.index({torch::indexing::Slice(), torch::indexing::Slice(),
@@ -97,10 +104,10 @@ class BottleneckImpl : public nn::Module {
                                        Builder::bn(planes * kExpansion)));
   }
   Tensor forward(const Tensor& x) {
-    Tensor y = torch::relu(bn1_(conv1_(x)));
-    y = torch::relu(bn2_(conv2_(y)));
-    y = bn3_(conv3_(y));
-    return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+    Tensor y = torch::relu(dist::batch_norm(bn1_, conv1_(x)));
+    y = torch::relu(dist::batch_norm(bn2_, conv2_(y)));
+    y = dist::batch_norm(bn3_, conv3_(y));
+    return torch::relu(y + (downsample_ ? projection(downsample_, x) : x));
   }
   uint32_t emit(GraphEmitter& g, uint32_t x) const {
     uint32_t sc = downsample_ ? g.conv(*downsample_->ptr(0)->as<QConv2dImpl>(), downsample_->ptr(1)->as<nn::BatchNorm2dImpl>(), x, false) : x;
@@ -154,7 +161,7 @@ class ImageNetResNet : public NetImpl {
     fc_ = register_module("fc", QLinear(in, cfg.num_classes, cfg.policy.for_layer("fc", LayerRole::kLast)));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = torch::relu(bn1_(conv1_(x)));
+    Tensor y = torch::relu(dist::batch_norm(bn1_, conv1_(x)));
     y = torch::max_pool2d(y, 3, 2, 1);
     for (auto& s : stages_) y = s->forward(y);
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
@@ -188,7 +195,7 @@ class CifarResNet : public NetImpl {
     fc_ = register_module("fc", QLinear(in, cfg.num_classes, cfg.policy.for_layer("fc", LayerRole::kLast)));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = torch::relu(bn1_(conv1_(x)));
+    Tensor y = torch::relu(dist::batch_norm(bn1_, conv1_(x)));
     for (auto& s : stages_) y = s->forward(y);
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));
   }
@@ -224,7 +231,7 @@ class SmallCnn : public NetImpl {
   Tensor forward(const Tensor& x) override {
     Tensor y = x;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      y = torch::relu(bns_[i](convs_[i](y)));
+      y = torch::relu(dist::batch_norm(bns_[i], convs_[i](y)));
       if (i == 1 || i == 3) y = torch::max_pool2d(y, 2);
     }
     return fc_(torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1));

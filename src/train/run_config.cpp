@@ -47,6 +47,12 @@ constexpr FlagRule kFlags[] = {
     {"--threads", "", OnResume::kFree, true},
     {"--device", "", OnResume::kFree, true},
     {"--quiet", "", OnResume::kFree, true},
+    {"--world-size", "", OnResume::kFree, false},
+    {"--rank", "", OnResume::kFree, false},
+    {"--dist-url", "", OnResume::kFree, false},
+    {"--dist-backend", "", OnResume::kFree, false},
+    {"--dist-timeout", "", OnResume::kFree, false},
+    {"--sync-bn", "", OnResume::kFree, false},
 };
 
 const FlagRule* rule_of(const std::string& flag) {
@@ -170,7 +176,7 @@ TrainConfig merge_resume(const TrainConfig& saved, const TrainConfig& asked, con
   }
   // What may change: where and how fast it runs, where it writes, when this call stops.
   c.workers = asked.workers, c.threads = asked.threads, c.device = asked.device, c.quiet = asked.quiet;
-  c.stop_after = asked.stop_after;
+  c.stop_after = asked.stop_after, c.dist = asked.dist;
   if (given.count("--out")) c.out = asked.out;
   if (given.count("DATA")) c.data = asked.data;  // the caller checks it holds the same classes and shapes
   return c;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "train/dist/comm.h"
 #include "train/layers.h"
 
 namespace ds {
@@ -43,6 +44,9 @@ struct TrainConfig {
   int in_channels = 0, in_h = 0, in_w = 0, num_classes = 0;
   std::vector<std::string> class_names;
   std::vector<float> mean, std;  // input normalization, from the training split
+  // How this process takes part in a data-parallel run (not stored: a resumed run may use
+  // another world size; see README "Training on many GPUs and machines").
+  dist::DistConfig dist;
 };
 
 std::string config_to_json(const TrainConfig& c);

@@ -16,6 +16,8 @@
 
 #include "data/dataset.h"
 #include "train/checkpoint.h"
+#include "train/dist/grad_sync.h"
+#include "train/dist/sync_bn.h"
 #include "train/models.h"
 #include "train/progress.h"
 #include "train/run_folder.h"
@@ -46,6 +48,22 @@ class Subset : public data::Dataset {
   size_t n_;
 };
 
+// Samples [begin, begin + n) of a dataset it does not own: one rank's part of the test split.
+class SliceView : public data::Dataset {
+ public:
+  SliceView(const data::Dataset& base, size_t begin, size_t n) : base_(base), begin_(begin), n_(n) {}
+  size_t size() const override { return n_; }
+  int num_classes() const override { return base_.num_classes(); }
+  data::Shape sample_shape() const override { return base_.sample_shape(); }
+  int load(size_t i, float* out, std::mt19937& rng) const override { return base_.load(begin_ + i, out, rng); }
+  std::vector<std::string> class_names() const override { return base_.class_names(); }
+  std::string describe() const override { return base_.describe(); }
+
+ private:
+  const data::Dataset& base_;
+  size_t begin_, n_;
+};
+
 std::unique_ptr<data::Dataset> open_split(const std::string& root, data::Split split, const data::OpenOptions& opt,
                                           int64_t limit) {
   auto ds = data::open_dataset(root, split, opt);
@@ -70,9 +88,12 @@ void apply_run_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
   }
 }
 
+// Several ranks on one machine (LOCAL_WORLD_SIZE, set by launchers) share its cores.
 void apply_machine_defaults(TrainConfig& c) {
-  if (c.workers < 0) c.workers = hardware_threads();
-  if (c.threads <= 0) c.threads = hardware_threads();
+  const char* local = std::getenv("LOCAL_WORLD_SIZE");
+  const int share = std::max(1, hardware_threads() / std::max(1, local ? std::atoi(local) : 1));
+  if (c.workers < 0) c.workers = share;
+  if (c.threads <= 0) c.threads = share;
 }
 
 std::string data_root(const TrainConfig& c) { return c.data.empty() ? std::string(kBuiltinData) : c.data; }
@@ -201,16 +222,24 @@ std::pair<int64_t, int64_t> correct(const Tensor& logits, const Tensor& y) {
   return {hit.select(1, 0).sum().item<int64_t>(), hit.any(1).sum().item<int64_t>()};
 }
 
+// Test-split metrics. In a data-parallel run every rank evaluates its own contiguous part (no
+// sample twice, none left out) and the sums are reduced, so every rank returns the same numbers.
 EvalResult evaluate(NetImpl& model, const data::Dataset& ds, const TrainConfig& c, const torch::Device& dev,
-                    const std::string& label) {
+                    const std::string& label, dist::Comm* comm = nullptr) {
   torch::NoGradGuard ng;
   model.eval();
-  data::Loader loader(ds, c.batch_size, false, false, c.seed, c.workers);
+  std::unique_ptr<SliceView> part;
+  const data::Dataset* set = &ds;
+  if (comm) {
+    const size_t n = ds.size(), r = size_t(comm->rank()), w = size_t(comm->size());
+    part = std::make_unique<SliceView>(ds, n * r / w, n * (r + 1) / w - n * r / w);
+    set = part.get();
+  }
+  data::Loader loader(*set, c.batch_size, false, false, c.seed, c.workers);
   loader.start_epoch(0);
   Progress bar(label, loader.batches_per_epoch());
   EvalResult r;
-  double loss_sum = 0;
-  int64_t top1 = 0, top5 = 0;
+  double loss_sum = 0, top1 = 0, top5 = 0, images = 0;
   data::Batch b;
   size_t step = 0;
   while (loader.next(b)) {
@@ -218,11 +247,16 @@ EvalResult evaluate(NetImpl& model, const data::Dataset& ds, const TrainConfig& 
     Tensor logits = model.forward(t.x);
     loss_sum += torch::cross_entropy_loss(logits, t.y).item<double>() * b.n;
     auto [c1, c5] = correct(logits, t.y);
-    top1 += c1, top5 += c5, r.images += size_t(b.n);
-    if (!c.quiet) bar.update(++step, r.images, loss_sum / r.images, 100.0 * top1 / r.images);
+    top1 += double(c1), top5 += double(c5), images += b.n;
+    if (!c.quiet) bar.update(++step, size_t(images), loss_sum / images, 100.0 * top1 / images);
   }
-  if (r.images == 0) throw TrainError("evaluation set " + ds.describe() + " is empty");
-  r.loss = loss_sum / r.images, r.top1 = 100.0 * top1 / r.images, r.top5 = 100.0 * top5 / r.images;
+  if (comm) {
+    const std::vector<double> all = comm->sum({loss_sum, top1, top5, images});
+    loss_sum = all[0], top1 = all[1], top5 = all[2], images = all[3];
+  }
+  if (images == 0) throw TrainError("evaluation set " + ds.describe() + " is empty");
+  r.images = size_t(images);
+  r.loss = loss_sum / images, r.top1 = 100.0 * top1 / images, r.top5 = 100.0 * top5 / images;
   r.seconds = bar.elapsed();
   if (!c.quiet) bar.finish(r.images, r.loss, r.top1);
   return r;
@@ -317,6 +351,21 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   validate_config(cfg);
   configure_threads(cfg.threads);
   const torch::Device dev = parse_device(cfg.device);
+  std::unique_ptr<dist::Comm> comm;
+  if (cfg.dist.enabled()) {
+    if (cfg.batch_size % cfg.dist.world_size != 0)
+      throw TrainError("--batch-size " + std::to_string(cfg.batch_size) + " is the global batch and cannot be split evenly over " +
+                       std::to_string(cfg.dist.world_size) + " ranks");
+    comm = dist::Comm::join(cfg.dist, dev);
+  }
+  // Rank 0 alone prints and writes the run folder; every rank computes the same things.
+  const bool lead = !comm || comm->rank() == 0;
+  if (!lead) cfg.quiet = true;
+  const std::string who = comm ? "rank " + std::to_string(comm->rank()) + ": " : "";
+  struct SyncBnScope {
+    explicit SyncBnScope(dist::Comm* c) { dist::set_sync_batch_norm(c); }
+    ~SyncBnScope() { dist::set_sync_batch_norm(nullptr); }
+  } sync_bn(cfg.dist.sync_bn ? comm.get() : nullptr);
 
   const RunFolder run{cfg.out};
   if (resume.empty() && fs::exists(run.last()) && !cfg.fresh)
@@ -325,7 +374,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   Splits splits = open_splits(cfg, /*need_train=*/true);
   data::Dataset& train_set = *splits.train;
   data::Dataset& test_set = *splits.test;
-  fs::create_directories(cfg.out);
+  if (lead) fs::create_directories(cfg.out);
 
   torch::manual_seed(cfg.seed);
   auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
@@ -342,11 +391,18 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
     best_top1 = ckpt.best_top1;
     best_epoch = ckpt.best_epoch;
     history = ckpt.history;
-    repair_run_folder(run, ckpt, ckpt_path);
-  } else {
+    if (lead) repair_run_folder(run, ckpt, ckpt_path);
+  } else if (lead) {
     for (const fs::path& f : {run.metrics(), run.best(), run.result()}) fs::remove(f);
   }
+  if (comm) {
+    // Every rank starts from rank 0's weights, as DDP does (the seed makes them equal anyway).
+    torch::NoGradGuard ng;
+    for (Tensor t : model->parameters()) comm->broadcast(t, 0);
+    for (Tensor t : model->buffers()) comm->broadcast(t, 0);
+  }
 
+  if (lead)
   std::fprintf(stderr,
                "denseshift train: %s %s\n  data %s | %s\n  %s, %d classes | augment %s | normalize mean %s std %s\n"
                "  epochs %d, batch %d, lr %g, momentum %g, wd %g, seed %llu\n"
@@ -357,8 +413,19 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
                cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, (unsigned long long)cfg.seed, cfg.device.c_str(),
                cfg.threads, cfg.workers, (long long)parameter_count(*model), cfg.out.c_str(),
                ckpt_path.empty() ? "" : (" | resuming after epoch " + std::to_string(start_epoch)).c_str());
+  if (lead && comm)
+    std::fprintf(stderr, "  data parallel: %d ranks (%s), %d images per rank per step, %s BatchNorm statistics\n",
+                 comm->size(), comm->backend().c_str(), cfg.batch_size / comm->size(),
+                 cfg.dist.sync_bn ? "synchronized" : "per-rank");
 
   data::Loader loader(train_set, cfg.batch_size, /*shuffle=*/true, /*drop_last=*/false, cfg.seed, cfg.workers);
+  if (comm) loader.shard(comm->rank(), comm->size());
+  std::unique_ptr<dist::GradSync> grad_sync;
+  if (comm) {
+    std::vector<std::pair<std::string, Tensor>> params;
+    for (const auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    grad_sync = std::make_unique<dist::GradSync>(*comm, params);
+  }
   FreezeTracker freeze(*model);
   TrainResult result;
   result.out_dir = cfg.out;
@@ -375,9 +442,8 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
     size_t steps = loader.batches_per_epoch();
     if (cfg.max_steps > 0) steps = std::min<size_t>(steps, size_t(cfg.max_steps));
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs) + " train", steps);
-    double loss_sum = 0;
-    int64_t hits = 0;
-    size_t images = 0, step = 0;
+    double loss_sum = 0, hits = 0, images = 0, allreduce_ms = 0;
+    size_t step = 0;
     data::Batch b;
     while (step < steps && loader.next(b)) {
       auto t0 = std::chrono::steady_clock::now();
@@ -386,62 +452,75 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
       Tensor loss = torch::cross_entropy_loss(logits, t.y);
       const double l = loss.item<double>();
       if (!std::isfinite(l))
-        throw TrainError("loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
+        throw TrainError(who + "loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                          std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
                          ": stopping instead of training on garbage (lower --lr, or check the data); last good checkpoint: " +
                          last_good());
       opt.zero_grad();
+      if (grad_sync) grad_sync->prepare();
       loss.backward();
+      if (grad_sync) grad_sync->finish(), allreduce_ms += grad_sync->last_wait_ms();
       opt.step(lr);
       step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       loss_sum += l * b.n;
-      hits += logits.argmax(1).eq(t.y).sum().item<int64_t>();
-      images += size_t(b.n);
+      hits += double(logits.argmax(1).eq(t.y).sum().item<int64_t>());
+      images += b.n;
       ++step;
-      if (!cfg.quiet) bar.update(step, images, loss_sum / images, 100.0 * hits / images);
+      if (!cfg.quiet) bar.update(step, size_t(images), loss_sum / images, 100.0 * hits / images);
     }
     const double train_time = bar.elapsed();
-    if (!cfg.quiet) bar.finish(images, loss_sum / std::max<size_t>(images, 1), 100.0 * hits / std::max<size_t>(images, 1));
+    if (comm) {
+      const std::vector<double> all = comm->sum({loss_sum, hits, images});
+      loss_sum = all[0], hits = all[1], images = all[2];
+    }
+    images = std::max(images, 1.0);
+    if (!cfg.quiet) bar.finish(size_t(images), loss_sum / images, 100.0 * hits / images);
 
     // A finite loss does not prove finite weights (a step can blow up after the loss was taken):
     // weights that are not finite never become a checkpoint that calls itself good.
     NamedTensors state = state_of(*model);
     const std::string bad = first_nonfinite(state);
     if (!bad.empty())
-      throw TrainError("the weights diverged at epoch " + std::to_string(epoch + 1) + ": '" + bad +
+      throw TrainError(who + "the weights diverged at epoch " + std::to_string(epoch + 1) + ": '" + bad +
                        "' holds NaN or infinite values (lower --lr); not saving them; last good checkpoint: " + last_good());
 
-    EvalResult ev = evaluate(*model, test_set, cfg, dev, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs) + " test ");
+    EvalResult ev = evaluate(*model, test_set, cfg, dev, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs) + " test ",
+                             comm.get());
     const bool is_best = ev.top1 > best_top1;
     if (is_best) best_top1 = ev.top1, best_epoch = epoch + 1;
 
     json line = {{"epoch", epoch + 1},
                  {"lr", lr},
-                 {"train_loss", loss_sum / std::max<size_t>(images, 1)},
-                 {"train_top1", 100.0 * hits / std::max<size_t>(images, 1)},
+                 {"train_loss", loss_sum / images},
+                 {"train_top1", 100.0 * hits / images},
                  {"val_loss", ev.loss},
                  {"top1", ev.top1},
                  {"top5", ev.top5},
                  {"epoch_time_s", train_time + ev.seconds},
                  {"train_images_per_s", train_time > 0 ? images / train_time : 0.0},
+                 {"ranks", comm ? comm->size() : 1},
+                 {"allreduce_wait_ms_per_step", step > 0 ? allreduce_ms / double(step) : 0.0},
                  {"freeze", freeze.measure()}};
     history += line.dump() + "\n";
     Checkpoint c;
     c.epoch = epoch + 1, c.best_top1 = best_top1, c.best_epoch = best_epoch, c.config_json = config_to_json(cfg);
     c.model = std::move(state), c.momentum = opt.momentum_state(), c.history = history;
     // best.pt, then last.pt, then metrics.jsonl: see run_folder.h for why this order survives a crash.
-    if (is_best) save_checkpoint(c, run.best().string());
-    save_checkpoint(c, run.last().string());
-    write_metrics(run, history);
-    std::fprintf(stderr, "epoch %d/%d: train loss %.4f | test top-1 %.2f%% top-5 %.2f%% | lr %.5f | %s%s\n", epoch + 1,
-                 cfg.epochs, loss_sum / std::max<size_t>(images, 1), ev.top1, ev.top5, lr,
+    if (lead) {
+      if (is_best) save_checkpoint(c, run.best().string());
+      save_checkpoint(c, run.last().string());
+      write_metrics(run, history);
+    }
+    if (lead)
+      std::fprintf(stderr, "epoch %d/%d: train loss %.4f | test top-1 %.2f%% top-5 %.2f%% | lr %.5f | %s%s\n", epoch + 1,
+                 cfg.epochs, loss_sum / images, ev.top1, ev.top5, lr,
                  format_duration(train_time + ev.seconds).c_str(), is_best ? " | best so far" : "");
     result.final_eval = ev;
     result.epochs = epoch + 1;
   }
   if (result.epochs == 0 && start_epoch >= cfg.epochs) {
     result.epochs = start_epoch;
-    result.final_eval = evaluate(*model, test_set, cfg, dev, "test ");
+    result.final_eval = evaluate(*model, test_set, cfg, dev, "test ", comm.get());
   }
   result.best_top1 = best_top1;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -452,7 +531,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   json res = {{"arch", cfg.arch}, {"method", spec_name(cfg.policy.body)}, {"epochs", result.epochs},
               {"top1", result.final_eval.top1}, {"top5", result.final_eval.top5}, {"best_top1", best_top1},
               {"best_epoch", best_epoch}, {"seconds", result.seconds}, {"ms_per_step", result.ms_per_step}};
-  write_text_atomic(run.result(), res.dump(2) + "\n");
+  if (lead) write_text_atomic(run.result(), res.dump(2) + "\n");
   return result;
 }
 
