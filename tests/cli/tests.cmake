@@ -5,6 +5,8 @@ add_executable(test_cli ${DS_CLI_TEST_SOURCES})
 add_dependencies(test_cli denseshift)
 target_compile_definitions(test_cli PRIVATE DS_CLI_BINARY="$<TARGET_FILE:denseshift>"
                                             DS_TEST_DATA_DIR="${CMAKE_CURRENT_LIST_DIR}/../runtime/data")
-target_link_libraries(test_cli PRIVATE denseshift_runtime denseshift_data GTest::gtest_main)
+# denseshift_train: the crash test reads checkpoints to compare them bit for bit.
+target_link_libraries(test_cli PRIVATE denseshift_runtime denseshift_data denseshift_train GTest::gtest_main
+                                       nlohmann_json::nlohmann_json)
 target_compile_options(test_cli PRIVATE ${DS_WARNINGS})
 gtest_discover_tests(test_cli DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600)
