@@ -7,12 +7,36 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
+#include <cstdlib>
 #include <iterator>
+#include <new>
 
 #include "core/container.h"
 #include "core/core_test_util.h"
 #include "dsm_checksums.h"
 #include "harness.h"
+
+// The allocation cap of scripts/fuzz.sh (-malloc_limit_mb=2048) in this test too, so that a
+// regression input that once made a reader allocate what a corrupt field claims fails here
+// after the fix is undone, instead of passing on a machine with memory to spare.
+constexpr size_t kAllocationCap = size_t(2048) << 20;
+
+void* capped_new(size_t n) {
+  if (n > kAllocationCap) {
+    std::fprintf(stderr, "test_fuzz_replay: an allocation of %zu bytes, over the %zu-byte cap\n", n, kAllocationCap);
+    std::abort();
+  }
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+
+void* operator new(size_t n) { return capped_new(n); }
+void* operator new[](size_t n) { return capped_new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace ds::fuzz {
 namespace {

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/atomic_file.h"
+#include "train/torch_archive_check.h"
 
 namespace ds {
 namespace {
@@ -273,6 +274,9 @@ Checkpoint parse_checkpoint(const std::vector<char>& bytes, const std::string& p
   if (bytes.empty()) throw CheckpointError(path + " is empty (0 bytes), not a checkpoint: " + kExpected);
   if (bytes.size() < 4 || std::memcmp(bytes.data(), "PK\x03\x04", 4) != 0)
     throw CheckpointError(path + " is " + describe_foreign(bytes) + "; " + kExpected);
+  // Before libtorch, which would allocate what a corrupt size field claims.
+  if (const std::string problem = torch_archive::check_torch_archive(bytes); !problem.empty())
+    throw CheckpointError(path + " is not a readable checkpoint (truncated or corrupt): " + problem);
   c10::IValue v;
   try {
     v = torch::pickle_load(bytes);

@@ -1,0 +1,126 @@
+// Checks a torch.save archive's size claims before libtorch reads it. libtorch 1.13 sizes
+// allocations from two fields it has not checked, so one corrupt byte can cost gigabytes
+// (found by fuzz/fuzz_checkpoint.cpp):
+//  - PyTorchStreamReader::getRecord allocates a zip entry's uncompressed size as the central
+//    directory states it, before extracting;
+//  - the Unpickler allocates and zero-fills the length a string opcode of data.pkl states
+//    (up to 4 GiB for BINUNICODE, 2^64 for BINUNICODE8), before it reads the bytes.
+// check_torch_archive refuses an archive where either claim exceeds what the file holds.
+// Header-only so that the checkpoint reader and its fuzz build need no extra source.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace ds::torch_archive {
+
+// Little-endian field of `n` bytes at `p`.
+inline uint64_t le(const char* p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = v << 8 | uint8_t(p[i]);
+  return v;
+}
+
+// Bytes of a pickle instruction's argument after its opcode: a fixed size (>= 0), or -1 for a
+// newline-terminated argument, -2 for one text line per argument of GLOBAL/INST (two lines),
+// -(10 + k) for a k-byte length followed by that many bytes, or -100 for an opcode torch's
+// Unpickler does not know (it refuses the file there itself, so the scan can stop).
+inline int pickle_arg(uint8_t op) {
+  switch (op) {
+    case '(': case '.': case '0': case '1': case '2': case 'N': case 'R': case 'Q': case ']':
+    case 'a': case 'b': case 'd': case '}': case 'e': case 'l': case 'o': case 's': case 'u':
+    case 't': case ')': case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89:
+    case 0x8f: case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x97: case 0x98:
+      return 0;
+    case 'K': case 'q': case 'h': case 0x80: case 0x82: return 1;
+    case 'M': case 0x83: return 2;
+    case 'J': case 'r': case 'j': case 0x84: return 4;
+    case 'G': case 0x95: return 8;
+    case 'I': case 'L': case 'F': case 'S': case 'V': case 'p': case 'g': case 'P': return -1;
+    case 'c': case 'i': return -2;
+    case 'U': case 'C': case 0x8c: case 0x8a: return -11;
+    case 'T': case 'B': case 'X': case 0x8b: return -14;
+    case 0x8d: case 0x8e: case 0x96: return -18;
+    default: return -100;
+  }
+}
+
+// "" when every length in the pickle fits in what follows it, else the problem.
+inline std::string check_pickle(const char* p, size_t n) {
+  size_t at = 0;
+  while (at < n) {
+    const uint8_t op = uint8_t(p[at]);
+    const int arg = pickle_arg(op);
+    if (op == '.' || arg == -100) return "";  // STOP, or an opcode the Unpickler refuses itself
+    size_t next = at + 1;
+    if (arg >= 0) {
+      next += size_t(arg);
+    } else if (arg == -1 || arg == -2) {
+      for (int line = 0; line < -arg; ++line) {
+        const void* nl = next < n ? std::memchr(p + next, '\n', n - next) : nullptr;
+        if (!nl) return "data.pkl ends inside an instruction at offset " + std::to_string(at);
+        next = size_t(static_cast<const char*>(nl) - p) + 1;
+      }
+    } else {
+      const int k = -arg - 10;
+      if (n - next < size_t(k)) return "data.pkl ends inside an instruction at offset " + std::to_string(at);
+      const uint64_t len = le(p + next, k);
+      next += size_t(k);
+      if (len > n - next) {
+        return "data.pkl claims " + std::to_string(len) + " bytes at offset " + std::to_string(at) + ", " +
+               std::to_string(n - next) + " left";
+      }
+      next += size_t(len);
+    }
+    if (next > n) return "data.pkl ends inside an instruction at offset " + std::to_string(at);
+    at = next;
+  }
+  return "";
+}
+
+// "" when the archive's entries and data.pkl claim no more than the file holds, else the
+// problem. Archives this cannot follow (no end record, ZIP64) are left to libtorch, which
+// refuses them or reads them with sizes the checks here did not need to bound.
+inline std::string check_torch_archive(const std::vector<char>& bytes) {
+  const size_t n = bytes.size();
+  const char* b = bytes.data();
+  constexpr size_t kEnd = 22, kCentral = 46, kLocal = 30;
+  if (n < kEnd) return "";
+  size_t eocd = n - kEnd;  // the end record, searched back over its comment (at most 64 KiB)
+  while (std::memcmp(b + eocd, "PK\x05\x06", 4) != 0) {
+    if (eocd == 0 || n - eocd > kEnd + 0xFFFF) return "";
+    --eocd;
+  }
+  const uint64_t entries = le(b + eocd + 10, 2), dir_size = le(b + eocd + 12, 4), dir_at = le(b + eocd + 16, 4);
+  if (dir_at == 0xFFFFFFFF || entries == 0xFFFF) return "";  // ZIP64
+  if (dir_at > n || dir_size > n - dir_at) return "the zip directory lies outside the file";
+  size_t at = size_t(dir_at);
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (n - at < kCentral || std::memcmp(b + at, "PK\x01\x02", 4) != 0) return "corrupt zip directory";
+    const uint64_t method = le(b + at + 10, 2), comp = le(b + at + 20, 4), size = le(b + at + 24, 4);
+    const uint64_t name_len = le(b + at + 28, 2), extra_len = le(b + at + 30, 2), comment_len = le(b + at + 32, 2);
+    const uint64_t local = le(b + at + 42, 4);
+    if (comp == 0xFFFFFFFF || size == 0xFFFFFFFF || local == 0xFFFFFFFF) return "";  // ZIP64
+    if (n - at - kCentral < name_len) return "corrupt zip directory";
+    const std::string name(b + at + kCentral, size_t(name_len));
+    // Deflate expands at most 1032:1; a stored entry is its own size.
+    if (method == 0 ? size != comp : method != 8 || size > 1032 * comp + 64)
+      return "zip entry " + name + " claims " + std::to_string(size) + " bytes from " + std::to_string(comp);
+    if (local > n || n - local < kLocal) return "zip entry " + name + " lies outside the file";
+    const size_t data_at = size_t(local) + kLocal + size_t(le(b + local + 26, 2)) + size_t(le(b + local + 28, 2));
+    if (data_at > n || comp > n - data_at) return "zip entry " + name + " runs past the end of the file";
+    const size_t slash = name.find('/');
+    if (method == 0 && slash != std::string::npos && name.compare(slash, std::string::npos, "/data.pkl") == 0) {
+      const std::string problem = check_pickle(b + data_at, size_t(size));
+      if (!problem.empty()) return problem;
+    }
+    const uint64_t step = kCentral + name_len + extra_len + comment_len;
+    if (step > n - at) return "corrupt zip directory";
+    at += size_t(step);
+  }
+  return "";
+}
+
+}  // namespace ds::torch_archive
