@@ -20,6 +20,7 @@
 #include "cli/cli_util.h"
 #include "core/atomic_file.h"
 #include "train/checkpoint.h"
+#include "train/same_tensors.h"
 #include "train/synthetic_idx.h"
 
 namespace ds::testing {
@@ -76,17 +77,6 @@ std::string stamp(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return "";
   return std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
-}
-
-bool same_tensors(const NamedTensors& a, const NamedTensors& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const torch::Tensor x = a[i].second.contiguous(), y = b[i].second.contiguous();
-    if (a[i].first != b[i].first || x.scalar_type() != y.scalar_type() || x.sizes() != y.sizes() ||
-        std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) != 0)
-      return false;
-  }
-  return true;
 }
 
 TEST(CliCrash, KilledAndResumedRunEqualsAnUninterruptedOne) {

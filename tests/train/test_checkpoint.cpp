@@ -20,6 +20,7 @@
 #include "core/container.h"
 #include "train/checkpoint.h"
 #include "train/models.h"
+#include "same_tensors.h"
 
 namespace ds {
 namespace {
@@ -55,22 +56,10 @@ Checkpoint real_checkpoint() {
   return c;
 }
 
-// Bit-identical tensors: same name, dtype, shape and bytes (NaN payloads included).
-bool same_tensors(const NamedTensors& a, const NamedTensors& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const torch::Tensor x = a[i].second.contiguous(), y = b[i].second.contiguous();
-    if (a[i].first != b[i].first || x.scalar_type() != y.scalar_type() || x.sizes() != y.sizes() ||
-        std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) != 0)
-      return false;
-  }
-  return true;
-}
-
 bool same(const Checkpoint& a, const Checkpoint& b) {
   return a.epoch == b.epoch && std::memcmp(&a.best_top1, &b.best_top1, sizeof(double)) == 0 &&
          a.best_epoch == b.best_epoch && a.config_json == b.config_json && a.history == b.history &&
-         same_tensors(a.model, b.model) && same_tensors(a.momentum, b.momentum);
+         testing::same_tensors(a.model, b.model) && testing::same_tensors(a.momentum, b.momentum);
 }
 
 // The CheckpointError message `f` throws; a test failure if it throws nothing or another type.
