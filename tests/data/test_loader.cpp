@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -82,6 +84,51 @@ TEST(Loader, EverySampleOncePerEpoch) {
     std::iota(want.begin(), want.end(), 0);
     EXPECT_EQ(idx, want) << "epoch " << e;
   }
+}
+
+TEST(Loader, ShardsCoverEverySampleOncePerEpochAndJoinToTheUnshardedBatch) {
+  // 103 samples, global batch 12: 8 full batches and one of 7, padded to a multiple of the ranks.
+  FakeDataset ds(103);
+  Loader whole(ds, 12, true, false, 5, 0);
+  for (int world : {2, 3, 4}) {
+    std::vector<std::unique_ptr<Loader>> ranks;
+    for (int r = 0; r < world; ++r) {
+      ranks.push_back(std::make_unique<Loader>(ds, 12, true, false, 5, r % 2));
+      ranks.back()->shard(r, world);
+    }
+    for (int e = 0; e < 2; ++e) {
+      const auto full = epoch(whole, e);
+      std::vector<std::vector<Batch>> parts;
+      for (auto& l : ranks) parts.push_back(epoch(*l, e));
+      std::vector<int> seen;
+      for (size_t b = 0; b < full.size(); ++b) {
+        std::vector<int> joined;
+        for (int r = 0; r < world; ++r) {
+          ASSERT_EQ(parts[size_t(r)].size(), full.size());
+          const Batch& part = parts[size_t(r)][b];
+          EXPECT_EQ(part.n, parts[0][b].n) << "ranks must get equal counts";
+          for (int v : indices({part})) joined.push_back(v);
+        }
+        const std::vector<int> want = indices({full[b]});
+        // The joined parts are the unsharded batch, plus pads (the epoch's first samples) at the end.
+        ASSERT_GE(joined.size(), want.size());
+        EXPECT_LT(joined.size() - want.size(), size_t(world));
+        EXPECT_TRUE(std::equal(want.begin(), want.end(), joined.begin())) << "world " << world << " batch " << b;
+        seen.insert(seen.end(), joined.begin(), joined.begin() + long(want.size()));
+        // Augmentation draws depend on the position, not on the rank: the same values as unsharded.
+        for (int r = 0, k = 0; r < world; ++r)
+          for (int i = 0; i < parts[size_t(r)][b].n && k < full[b].n; ++i, ++k)
+            EXPECT_EQ(parts[size_t(r)][b].x[size_t(i) * 6 + 1], full[b].x[size_t(k) * 6 + 1]);
+      }
+      std::sort(seen.begin(), seen.end());
+      std::vector<int> all(103);
+      std::iota(all.begin(), all.end(), 0);
+      EXPECT_EQ(seen, all) << "every sample exactly once (world " << world << ", epoch " << e << ")";
+    }
+  }
+  Loader odd(ds, 10, true, false, 5, 0);
+  EXPECT_THROW(odd.shard(0, 3), std::invalid_argument);  // 10 does not split over 3 ranks
+  EXPECT_THROW(odd.shard(2, 2), std::invalid_argument);
 }
 
 TEST(Loader, WorkersGiveBitwiseTheSameBatches) {

@@ -33,6 +33,8 @@ struct SyncBnFunction : public torch::autograd::Function<SyncBnFunction> {
     const torch::Tensor xhat = ((xd - mean.view(shape)) * invstd.view(shape)).to(x.dtype());
     ctx->save_for_backward({xhat, invstd.to(x.dtype()), weight});
     ctx->saved_data["count"] = count;
+    // The backward pass must reduce over the same group, whatever is set by then.
+    ctx->saved_data["comm"] = int64_t(reinterpret_cast<intptr_t>(g_comm));
     return xhat * weight.view(shape) + bias.view(shape);
   }
 
@@ -44,7 +46,7 @@ struct SyncBnFunction : public torch::autograd::Function<SyncBnFunction> {
     const int64_t C = dy.size(1);
     const torch::Tensor sum_dy = dy.sum({0, 2, 3}), sum_dy_xhat = (dy * xhat).sum({0, 2, 3});
     torch::Tensor both = torch::cat({sum_dy, sum_dy_xhat}).to(torch::kDouble);
-    g_comm->allreduce_sum(both);
+    reinterpret_cast<Comm*>(intptr_t(ctx->saved_data["comm"].toInt()))->allreduce_sum(both);
     const auto shape = std::vector<int64_t>{1, C, 1, 1};
     const torch::Tensor mean_dy = (both.narrow(0, 0, C) / count).to(dy.dtype()).view(shape);
     const torch::Tensor mean_dy_xhat = (both.narrow(0, C, C) / count).to(dy.dtype()).view(shape);
