@@ -116,6 +116,26 @@ TEST(CliEngine, EvalWithoutDataUsesTheDatasetTheModelRecords) {
   EXPECT_EQ(rec.out.substr(0, rec.out.find("images,")), named.out.substr(0, named.out.find("images,")));
 }
 
+// export records the run's dataset, absolute; eval without DATA then evaluates on it.
+TEST(CliEngine, ExportRecordsTheDatasetAndEvalUsesIt) {
+  CliTempDir dir;
+  std::filesystem::create_directories(dir.path / "data");
+  write_quadrant_idx(dir.path / "data", "train", 64, 1);
+  write_quadrant_idx(dir.path / "data", "t10k", 24, 2);
+  CliResult t = run_cli({"train", dir.str("data"), "--arch", "smallcnn", "--epochs", "1", "--batch-size", "32", "--threads", "1",
+                         "--workers", "1", "--quiet", "--out", dir.str("run")});
+  ASSERT_EQ(t.rc, 0) << t.out;
+  const std::string model = dir.str("tiny.dsm");
+  CliResult ex = run_cli({"export", dir.str("run"), "-o", model});
+  ASSERT_EQ(ex.rc, 0) << ex.out;
+  const core::Container c = core::Container::open(model);
+  EXPECT_EQ(c.version(), core::kFormatVersion);
+  EXPECT_EQ(core::read_model(c).info.dataset, std::filesystem::absolute(dir.str("data")).lexically_normal().string());
+  CliResult ev = run_cli({"eval", model, "--threads", "1"});
+  ASSERT_EQ(ev.rc, 0) << ev.out;
+  EXPECT_TRUE(ev.has("(24 images")) << ev.out;
+}
+
 // eval opens the test split with the model's classes: a label beyond them is an error, not a read
 // past the logits.
 TEST(CliEngine, EvalRefusesLabelsOutsideTheModelsClasses) {
