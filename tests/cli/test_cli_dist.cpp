@@ -105,6 +105,33 @@ TEST(CliDistributed, ResumeOfATwoRankRunIsExact) {
   EXPECT_EQ(lines, 3);
 }
 
+TEST(CliDistributed, ARunResumesOnAnotherWorldSizeAndRanksMeetThroughAFile) {
+  DistData d;
+  auto part = d.run("run", {"--epochs", "2", "--max-steps", "2", "--nproc-per-node", "2", "--stop-after", "1"});
+  ASSERT_EQ(run_cli(part).rc, 0);
+  // The global batch stays 64: one process now takes all of it.
+  CliResult one = run_cli({"train", "--resume", d.dir.str("run"), "--threads", "1", "--quiet"});
+  ASSERT_EQ(one.rc, 0) << one.out;
+  EXPECT_EQ(d.last("run").epoch, 2);
+  // Two ranks started by hand (as a scheduler does), meeting through a file instead of a port.
+  std::string cmd;
+  for (int r = 0; r < 2; ++r) {
+    std::string line = shell_quote(DS_CLI_BINARY);
+    for (const auto& a : d.run("file", {"--epochs", "1", "--max-steps", "2", "--world-size", "2", "--rank",
+                                       std::to_string(r), "--dist-url", "file://" + d.dir.str("rendezvous")}))
+      line += " " + shell_quote(a);
+    cmd += line + (r == 0 ? " & " : "; wait $!; echo rank0=$?");
+  }
+  FILE* p = popen(("timeout -s KILL 120 bash -c " + shell_quote(cmd + " 2>&1")).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::array<char, 512> buf{};
+  std::string out;
+  while (fgets(buf.data(), int(buf.size()), p)) out += buf.data();
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find("rank0=0"), std::string::npos) << out;
+  EXPECT_EQ(d.last("file").epoch, 1);
+}
+
 TEST(CliDistributed, AKilledRankStopsTheLauncherAndTheOtherRankWithin60Seconds) {
   DistData d;
   std::string cmd;
