@@ -36,7 +36,7 @@ if(DENSESHIFT_FUZZERS AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "DENSESHIFT_FUZZERS needs clang (libFuzzer); use scripts/fuzz.sh")
 endif()
 
-ds_fuzz_harness(dsm LIBS denseshift_runtime SOURCES dsm_checksums.cpp)
+ds_fuzz_harness(dsm LIBS denseshift_runtime SOURCES dsm_mutator.cpp)
 if(TARGET denseshift_data)
   ds_fuzz_harness(image LIBS denseshift_data)
   ds_fuzz_harness(gzip LIBS denseshift_data)

@@ -62,7 +62,7 @@ Bytes pattern(size_t n, unsigned mul) {
   return b;
 }
 
-// ---- .dsm: three tiny models that together use every op, weight kind and bit width ----
+// ---- .dsm: four tiny models that together use every op, weight kind and bit width ----
 
 void set_weights(NodeDesc& n, uint32_t rows, uint32_t cols, WeightKind kind, int bits) {
   n.wkind = kind, n.rows = rows, n.cols = cols;
@@ -142,6 +142,14 @@ void dsm_seeds() {
   c.nodes = {conv({0}, 4, 6, 3, 1, 2, 2, 2, true, WeightKind::kDenseShift, 5), op(OpKind::kGlobalAvgPool, {1}),
              linear(2, 6, 2, false, WeightKind::kShiftWithZero, 2)};
   write_seed("dsm", "grouped_dilated_ds5.dsm", ds::core::serialize_model(c));
+
+  ds::core::ModelDesc d;  // Winograd (3x3 stride 1 pad 1, 32 inputs), 1x1, strided 4-bit; no names
+  d.info = info(32, 5, 5, 3, false);
+  d.nodes = {conv({0}, 32, 8, 3, 1, 1, 1, 1, true, WeightKind::kDenseShift, 3),
+             conv({1}, 8, 4, 1, 1, 0, 1, 1, true, WeightKind::kFloat32, 0),
+             conv({2}, 4, 4, 3, 2, 0, 1, 1, false, WeightKind::kShiftWithZero, 4), op(OpKind::kGlobalAvgPool, {3}),
+             linear(4, 4, 3, false, WeightKind::kDenseShift, 4)};
+  write_seed("dsm", "winograd_1x1_strided.dsm", ds::core::serialize_model(d));
 }
 
 // ---- datasets ----

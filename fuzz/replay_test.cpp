@@ -14,7 +14,7 @@
 
 #include "core/container.h"
 #include "core/core_test_util.h"
-#include "dsm_checksums.h"
+#include "dsm_mutator.h"
 #include "harness.h"
 
 // The allocation cap of scripts/fuzz.sh (-malloc_limit_mb=2048) in this test too, so that a
@@ -106,6 +106,37 @@ TEST(ResealDsm, RepairsEveryChecksumAndNothingElse) {
     reseal_dsm(b.data(), b.size());
     EXPECT_NO_THROW(core::Container::from_bytes(b, "resealed"));
   }
+}
+
+// The section mutator changes exactly the section it picks, and the container stays valid.
+TEST(MutateDsmSection, RewritesAValidContainerAroundTheMutatedSection) {
+  const auto seeds = files_in(kFuzzDir / "corpus" / "dsm");
+  ASSERT_FALSE(seeds.empty());
+  const std::vector<uint8_t> good = read_all(seeds.front());
+  const core::Container before = core::Container::from_bytes(good, "before");
+  const std::vector<std::string> tags = before.tags();
+  auto append_xyz = [](uint8_t* d, size_t n, size_t max) -> size_t {
+    if (n + 3 > max) return n;
+    std::memcpy(d + n, "xyz", 3);
+    return n + 3;
+  };
+  for (unsigned pick = 0; pick < tags.size(); ++pick) {
+    std::vector<uint8_t> b = good;
+    b.resize(good.size() + 4096);
+    const size_t n = mutate_dsm_section(b.data(), good.size(), b.size(), pick, append_xyz);
+    ASSERT_GT(n, 0u);
+    b.resize(n);
+    const core::Container after = core::Container::from_bytes(b, "after");
+    ASSERT_EQ(after.tags(), tags);
+    for (const std::string& tag : tags) {
+      const core::SectionView x = before.section(tag), y = after.section(tag);
+      std::vector<uint8_t> expected(x.data, x.data + x.size);
+      if (tag == tags[pick]) expected.insert(expected.end(), {'x', 'y', 'z'});
+      EXPECT_EQ(std::vector<uint8_t>(y.data, y.data + y.size), expected) << tag;
+    }
+  }
+  std::vector<uint8_t> junk(100, 7);
+  EXPECT_EQ(mutate_dsm_section(junk.data(), junk.size(), junk.size(), 0, append_xyz), 0u);
 }
 
 }  // namespace

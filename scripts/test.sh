@@ -19,3 +19,12 @@ ctest --output-on-failure -j "$(nproc)" --timeout 900
 # The libtorch-free libraries cross-built for aarch64, tests under qemu-user (NEON kernels).
 cd ..
 bash scripts/test_arm.sh
+
+# ---- Fuzzing (scripts/fuzz.sh, fuzz/; docs/reliability.md) ----
+# Every reader of untrusted bytes under libFuzzer (clang, ASan + UBSan), 20 s per harness; a
+# finding fails the run. The inputs committed under fuzz/ are replayed by ctest above as well.
+if command -v clang++ > /dev/null; then
+  bash "$(dirname "$0")/fuzz.sh" 20
+else
+  echo "fuzz: skipped: clang++ not found (scripts/setup.sh installs it)"
+fi

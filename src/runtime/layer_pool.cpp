@@ -16,7 +16,7 @@ class Pool : public Layer {
   Pool(const core::NodeDesc& n, bool max) : max_(max), k_(n.params[0]), s_(n.params[1]), p_(n.params[2]) {}
 
   Shape infer(const std::vector<Shape>& in, const std::string& at) const override {
-    if (k_ <= 0 || s_ <= 0 || p_ < 0 || k_ > 64 || s_ > 64 || 2 * p_ > k_) shape_error(at, "pool parameters out of range");
+    if (k_ <= 0 || s_ <= 0 || p_ < 0 || k_ > 64 || s_ > 64 || 2 * int64_t(p_) > k_) shape_error(at, "pool parameters out of range");
     if (int64_t(in[0].h) + 2 * p_ < k_ || int64_t(in[0].w) + 2 * p_ < k_) shape_error(at, "pool window larger than the input");
     return Shape{in[0].c, uint32_t((in[0].h + 2 * p_ - k_) / s_ + 1), uint32_t((in[0].w + 2 * p_ - k_) / s_ + 1)};
   }
