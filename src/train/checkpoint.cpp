@@ -254,8 +254,7 @@ std::string checkpoint_file(const std::string& path) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) return path;
   const fs::path last = fs::path(path) / "last.pt";
-  if (!fs::exists(last, ec))
-    throw CheckpointError(path + " is a folder without last.pt, so not a run folder: " + kExpected);
+  if (!fs::exists(last, ec)) throw CheckpointError(path + " is a folder without last.pt, so not a run folder: " + kExpected);
   return last.string();
 }
 
@@ -263,7 +262,15 @@ Checkpoint load_checkpoint(const std::string& path) {
   const std::string file = checkpoint_file(path);
   errno = 0;
   std::ifstream f(file, std::ios::binary);
-  if (!f) throw CheckpointError("cannot open checkpoint " + file + ": " + std::strerror(errno));
+  if (!f) {
+    const int e = errno;
+    // A caller that appended last.pt to a folder itself gets the folder's message too.
+    const fs::path p(file);
+    std::error_code ec;
+    if (e == ENOENT && p.filename() == "last.pt" && fs::is_directory(p.parent_path(), ec))
+      checkpoint_file(p.parent_path().string());
+    throw CheckpointError("cannot open checkpoint " + file + ": " + std::strerror(e));
+  }
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (f.bad()) throw CheckpointError("cannot read checkpoint " + file + ": " + std::strerror(errno));
   return parse_checkpoint(bytes, file);

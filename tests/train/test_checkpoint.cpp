@@ -134,6 +134,9 @@ TEST(Checkpoint, RunFolderMeansItsLastPt) {
   const std::string msg = error_of([&] { load_checkpoint(dir.str("empty_run")); });
   EXPECT_NE(msg.find(dir.str("empty_run")), std::string::npos) << msg;
   EXPECT_NE(msg.find("without last.pt"), std::string::npos) << msg;
+  // The same for a caller that put the folder and last.pt together itself.
+  const std::string joined = error_of([&] { load_checkpoint(dir.str("empty_run/last.pt")); });
+  EXPECT_NE(joined.find("without last.pt"), std::string::npos) << joined;
 }
 
 TEST(Checkpoint, Version1LoadsWithAWarningThatItCannotBeVerified) {
