@@ -12,7 +12,6 @@
 #include <numeric>
 #include <random>
 
-#include "core/codes.h"
 #include "data/dataset.h"
 #include "data/image_decode.h"
 #include "data/io.h"
@@ -62,7 +61,8 @@ std::vector<std::string> kernel_choices(const rt::Engine& probe, const std::stri
 void check_batch(const rt::Engine& e, int batch, const std::string& model) {
   if (batch > e.max_batch())
     throw std::invalid_argument("--batch " + std::to_string(batch) + ": " + model + " allows at most " +
-                                std::to_string(e.max_batch()) + " images per run (4 GiB of activations)");
+                                std::to_string(e.max_batch()) + " images per run (" + std::to_string(rt::kMaxRunBytes >> 30) +
+                                " GiB of activations)");
 }
 
 // "what on kernel K: N of M images gave non-finite logits": a NaN or an infinity has no argmax to

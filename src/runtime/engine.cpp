@@ -18,9 +18,6 @@ namespace {
 // Activations of one image above this are refused at load: a hostile file must not make the
 // engine allocate gigabytes (2^28 floats = 1 GiB over all values of one image).
 constexpr size_t kMaxFloatsPerImage = size_t(1) << 28;
-// And a run (a batch) may take at most 4 GiB of activations: `bench --batch 100000` on the
-// Fashion-MNIST smallcnn reached 16.5 GB before. run() refuses a larger batch before allocating.
-constexpr size_t kMaxRunBytes = size_t(4) << 30;
 constexpr size_t kMaxRunFloats = kMaxRunBytes / sizeof(float);
 
 // Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
