@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -180,8 +179,9 @@ class Fields {
 // problem, or "" when the fields are fine.
 std::string field_problem(const Checkpoint& c) {
   if (c.epoch < 0) return "epoch " + std::to_string(c.epoch) + " is negative";
-  if (!std::isfinite(c.best_top1) || c.best_top1 < 0 || c.best_top1 > 100)
-    return "best_top1 " + std::to_string(c.best_top1) + " is not a percentage (0..100)";
+  // -1: the trainer's "no best yet" (before the first evaluation).
+  if (!(c.best_top1 == -1 || (c.best_top1 >= 0 && c.best_top1 <= 100)))
+    return "best_top1 " + std::to_string(c.best_top1) + " is not a percentage (0..100, or -1 for none yet)";
   if (c.best_epoch < 0 || c.best_epoch > c.epoch)
     return "best_epoch " + std::to_string(c.best_epoch) + " is outside 0.." + std::to_string(c.epoch);
   for (const auto* ts : {&c.model, &c.momentum}) {
