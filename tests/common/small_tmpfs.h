@@ -23,16 +23,16 @@ class SmallTmpfs {
  public:
   explicit SmallTmpfs(size_t bytes) : dir_("denseshift_tmpfs") {
     const std::string opts = "size=" + std::to_string(bytes) + ",mode=0700";
-    if (::mount("tmpfs", dir_.str().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) == 0) {
+    if (::mount("tmpfs", dir_.path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) == 0) {
       mounted_ = true;
     } else {
-      reason_ = "cannot mount a tmpfs on " + dir_.str() + ": " + std::strerror(errno) +
+      reason_ = "cannot mount a tmpfs on " + dir_.path.string() + ": " + std::strerror(errno) +
                 " (needs root or CAP_SYS_ADMIN)";
     }
   }
   ~SmallTmpfs() {
     // MNT_DETACH: a file a failed test left open must not keep the mount (and the folder) alive.
-    if (mounted_) ::umount2(dir_.str().c_str(), MNT_DETACH);
+    if (mounted_) ::umount2(dir_.path.c_str(), MNT_DETACH);
   }
   SmallTmpfs(const SmallTmpfs&) = delete;
   SmallTmpfs& operator=(const SmallTmpfs&) = delete;
