@@ -2,14 +2,15 @@
 # Fuzzes every reader of untrusted bytes: builds the libFuzzer harnesses of fuzz/ with clang
 # (ASan + UBSan, in build-fuzz; only the libraries they need) and runs each for SECONDS.
 #
-#   scripts/fuzz.sh [SECONDS] [HARNESS...]     default: 20 s each, all harnesses
+#   scripts/fuzz.sh [SECONDS] [HARNESS[:SECONDS]...]     default: 20 s each, all harnesses
 #
-# Harnesses: dsm image gzip idx cifar checkpoint. FUZZ_JOBS (default: the number of cores)
-# harnesses run at a time. Each starts from the committed seeds (fuzz/corpus/<harness>) plus
-# what earlier runs found (build-fuzz/corpus/<harness>). A crash, an ASan/UBSan report, a leak,
-# a timeout or more than 2 GiB of memory is a finding: its input is saved under
-# build-fuzz/findings/<harness>/ and the script exits 1. docs/reliability.md says what to do
-# with it (fix, then commit it to fuzz/regressions/<harness>/, which test_fuzz_replay replays).
+# Harnesses: dsm image gzip idx cifar checkpoint; HARNESS:SECONDS gives one its own duration.
+# FUZZ_JOBS (default: the number of cores) harnesses run at a time. Each starts from the
+# committed seeds (fuzz/corpus/<harness>) plus what earlier runs found (build-fuzz/corpus/
+# <harness>). A crash, an ASan/UBSan report, a leak, a timeout or more than 2 GiB of memory is a
+# finding: its input is saved under build-fuzz/findings/<harness>/ and the script exits 1.
+# docs/reliability.md says what to do with it (fix, then commit it to
+# fuzz/regressions/<harness>/, which test_fuzz_replay replays).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,20 @@ if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
   seconds=$1
   shift
 fi
-harnesses=("$@")
-if [[ ${#harnesses[@]} -eq 0 ]]; then harnesses=(dsm image gzip idx cifar checkpoint); fi
+args=("$@")
+if [[ ${#args[@]} -eq 0 ]]; then args=(dsm image gzip idx cifar checkpoint); fi
+harnesses=()
+declare -A duration
+for a in "${args[@]}"; do
+  h=${a%%:*}
+  harnesses+=("$h")
+  duration[$h]=$seconds
+  if [[ $a == *:* ]]; then duration[$h]=${a#*:}; fi
+  if ! [[ ${duration[$h]} =~ ^[0-9]+$ && ${duration[$h]} -gt 0 ]]; then
+    echo "fuzz.sh: '$a': the duration must be a positive number of seconds" >&2
+    exit 2
+  fi
+done
 jobs=${FUZZ_JOBS:-$(nproc)}
 
 # Largest input per harness: a few times the largest seed (CIFAR records are 3073 bytes).
@@ -52,7 +65,7 @@ run_one() {
   # rss/malloc limits: a reader that allocates what a header claims is a finding.
   TMPDIR=$scratch OMP_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0 \
-    "build-fuzz/fuzz/fuzz_$h" -max_total_time="$seconds" -max_len="${max_len[$h]}" -timeout=10 \
+    "build-fuzz/fuzz/fuzz_$h" -max_total_time="${duration[$h]}" -max_len="${max_len[$h]}" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="build-fuzz/findings/$h/" "build-fuzz/corpus/$h" "fuzz/corpus/$h" > "$dir/log" 2>&1 || rc=$?
   echo $rc > "$dir/rc"
@@ -78,7 +91,8 @@ for h in "${harnesses[@]}"; do
   execs=${execs:-0}
   total=$((total + execs))
   if [[ $rc == 0 ]]; then
-    printf 'fuzz %-10s %10d executions in %ss (%d/s), no findings\n' "$h" "$execs" "$seconds" $((execs / seconds))
+    printf 'fuzz %-10s %10d executions in %ss (%d/s), no findings\n' "$h" "$execs" "${duration[$h]}" \
+      $((execs / duration[$h]))
   else
     status=1
     finding=$(grep -o "Test unit written to [^ ]*" "$dir/log" | tail -1 | sed 's/Test unit written to //')
