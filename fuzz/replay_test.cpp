@@ -39,6 +39,10 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace ds::fuzz {
+
+// How ctest and GoogleTest name a harness parameter.
+void PrintTo(const NamedTarget& t, std::ostream* os) { *os << t.name; }
+
 namespace {
 
 namespace fs = std::filesystem;
