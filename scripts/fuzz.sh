@@ -62,11 +62,13 @@ trap 'rm -rf "$scratch"' EXIT
 run_one() {
   local h=$1 dir=build-fuzz/runs/$h rc=0
   rm -rf "$dir" && mkdir -p "$dir" "build-fuzz/corpus/$h" "build-fuzz/findings/$h"
+  local dict=()
+  if [[ -f fuzz/$h.dict ]]; then dict=(-dict="fuzz/$h.dict"); fi
   # rss/malloc limits: a reader that allocates what a header claims is a finding.
   TMPDIR=$scratch OMP_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0 \
     "build-fuzz/fuzz/fuzz_$h" -max_total_time="${duration[$h]}" -max_len="${max_len[$h]}" -timeout=10 \
-    -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+    -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="build-fuzz/findings/$h/" "build-fuzz/corpus/$h" "fuzz/corpus/$h" > "$dir/log" 2>&1 || rc=$?
   echo $rc > "$dir/rc"
 }
