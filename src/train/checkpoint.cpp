@@ -72,12 +72,26 @@ void hash_tensors(Fnv1a64& h, const NamedTensors& ts) {
   }
 }
 
-// A libtorch message without its "Exception raised from ... frame #0" backtrace, one line, short.
+// Text from the file (a damaged key or zip entry name) as a message can show it: bytes other
+// than printable ASCII become '?'.
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return s;
+}
+
+// A reader's reason as a message can show it: one short printable line, and no libtorch
+// assert text, which would tell the user to report a PyTorch bug for what is a damaged file.
+std::string clean_reason(const std::string& s) {
+  if (s.find("INTERNAL ASSERT") != std::string::npos) return "libtorch's reader found inconsistent content";
+  const std::string line = printable(s.substr(0, s.find('\n')));
+  return line.size() > 160 ? line.substr(0, 160) + "..." : line;
+}
+
+// A libtorch exception's reason, without its "Exception raised from ... frame #0" backtrace.
 std::string torch_reason(const std::exception& e) {
   const auto* ce = dynamic_cast<const c10::Error*>(&e);
-  std::string s = ce ? ce->what_without_backtrace() : e.what();
-  s = s.substr(0, s.find('\n'));
-  return s.size() > 160 ? s.substr(0, 160) + "..." : s;
+  return clean_reason(ce ? ce->what_without_backtrace() : e.what());
 }
 
 // What a file that is not a zip archive is, from its first bytes, for the error message.
@@ -124,7 +138,7 @@ class Fields {
  public:
   Fields(c10::impl::GenericDict d, std::string path) : d_(std::move(d)), path_(std::move(path)) {}
 
-  [[noreturn]] void fail(const std::string& problem) const { throw CheckpointError(path_ + ": " + problem); }
+  [[noreturn]] void fail(const std::string& problem) const { throw CheckpointError(path_ + ": " + printable(problem)); }
   c10::IValue get(const std::string& key) const {
     if (!d_.contains(key)) fail("not a denseshift checkpoint: no '" + key + "' entry");
     return d_.at(key);
@@ -283,7 +297,7 @@ Checkpoint parse_checkpoint(const std::vector<char>& bytes, const std::string& p
     throw CheckpointError(path + " is " + describe_foreign(bytes) + "; " + kExpected);
   // Before libtorch, which would allocate what a corrupt size field claims.
   if (const std::string problem = torch_archive::check_torch_archive(bytes); !problem.empty())
-    throw CheckpointError(path + " is not a readable checkpoint (truncated or corrupt): " + problem);
+    throw CheckpointError(path + " is not a readable checkpoint (truncated or corrupt): " + clean_reason(problem));
   c10::IValue v;
   try {
     v = torch::pickle_load(bytes);

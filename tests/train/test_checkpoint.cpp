@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -80,6 +81,8 @@ std::string error_of(const std::function<void()>& f) {
 void expect_clean(const std::string& msg) {
   for (const char* bad : {"frame #", "INTERNAL ASSERT", "c10::", "Exception raised from", "Loader::"})
     EXPECT_EQ(msg.find(bad), std::string::npos) << "libtorch internals in: " << msg;
+  const bool printable = std::all_of(msg.begin(), msg.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+  EXPECT_TRUE(printable) << "raw bytes in: " << msg;
 }
 
 // The saved file's dict, edited by `edit`, written back as `path`.
