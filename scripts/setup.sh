@@ -9,6 +9,7 @@ PACKAGES=(
   zlib1g-dev libpng-dev libturbojpeg0-dev
   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist gnuplot-nox valgrind
+  python3-torch python3-torchvision
   g++-aarch64-linux-gnu qemu-user-static
 )
 

@@ -88,6 +88,24 @@ void add_train(CLI::App& app, TrainArgs& a) {
   t->add_option("--stop-after", c.stop_after, "leave after N epochs of this call (continue later with --resume)")->check(CLI::Range(1, 1000000));
   t->add_flag("--quiet", c.quiet, "no progress bars");
 
+  // Starting from trained weights (README "Fine-tuning and importing PyTorch models").
+  t->add_option("--init-from", c.init.source,
+                "start from trained weights: a denseshift checkpoint or run folder, a torch.save state_dict "
+                "(torchvision names), or a TorchScript file");
+  t->add_option("--init-latents", c.init.latents,
+                "quantized layers from FP32 weights: lvri (ignore them: low-variance random latents, the paper's "
+                "choice) or project (nearest power of two after a per-layer scale)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lvri", "project"}));
+  t->add_option("--new-layer-init", c.init.new_layers,
+                "layers --init-from creates: lvri (N(0, 1e-3)) or kaiming (Kaiming normal; projected when quantized)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lvri", "kaiming"}));
+  t->add_flag("--allow-partial", c.init.allow_partial, "re-create layers the source cannot fill instead of failing");
+  t->add_option("--reinit", c.init.reinit, "re-create layer NAME even when the source has it (repeatable), e.g. fc");
+  t->add_option("--freeze", c.freeze, "keep parameters matching PATTERN fixed (shell glob, repeatable), e.g. 'layer*'");
+  t->add_option("--lr-head", c.lr_head, "learning rate of the layers --init-from creates (default: --lr)")->check(kPositive);
+
   // Data-parallel training on c10d (README "Training on many GPUs and machines").
   auto& d = c.dist;
   t->add_option("--nproc-per-node", a.nproc_per_node,

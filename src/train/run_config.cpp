@@ -41,6 +41,13 @@ constexpr FlagRule kFlags[] = {
     {"--train-limit", "train_limit", OnResume::kFixed, false},
     {"--eval-limit", "eval_limit", OnResume::kFixed, true},
     {"--max-steps", "max_steps", OnResume::kFixed, false},
+    {"--init-from", "init_from", OnResume::kFixed, false},
+    {"--init-latents", "init_from", OnResume::kFixed, false},
+    {"--new-layer-init", "init_from", OnResume::kFixed, false},
+    {"--allow-partial", "init_from", OnResume::kFixed, false},
+    {"--reinit", "init_from", OnResume::kFixed, false},
+    {"--freeze", "freeze", OnResume::kFixed, false},
+    {"--lr-head", "lr_head", OnResume::kFixed, false},
     {"--out", "out", OnResume::kFree, false},
     {"--stop-after", "", OnResume::kFree, false},
     {"--workers", "", OnResume::kFree, true},
@@ -91,7 +98,15 @@ std::string config_to_json(const TrainConfig& c) {
             {"num_classes", c.num_classes},
             {"class_names", c.class_names},
             {"mean", c.mean},
-            {"std", c.std}};
+            {"std", c.std},
+            {"init_from", {{"source", c.init.source},
+                           {"latents", c.init.latents},
+                           {"new_layers", c.init.new_layers},
+                           {"allow_partial", c.init.allow_partial},
+                           {"reinit", c.init.reinit}}},
+            {"freeze", c.freeze},
+            {"lr_head", c.lr_head},
+            {"new_params", c.new_params}};
   return j.dump();
 }
 
@@ -128,6 +143,14 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.class_names = j.value("class_names", std::vector<std::string>());
     c.mean = j.value("mean", std::vector<float>());
     c.std = j.value("std", std::vector<float>());
+    if (j.contains("init_from")) {
+      const json& i = j.at("init_from");
+      c.init.source = i.at("source"), c.init.latents = i.at("latents"), c.init.new_layers = i.at("new_layers");
+      c.init.allow_partial = i.at("allow_partial"), c.init.reinit = i.at("reinit").get<std::vector<std::string>>();
+    }
+    c.freeze = j.value("freeze", std::vector<std::string>());
+    c.lr_head = j.value("lr_head", 0.0);
+    c.new_params = j.value("new_params", std::vector<std::string>());
   } catch (const std::exception& e) {
     throw TrainError(source + ": bad run settings in checkpoint: " + e.what());
   }
@@ -152,6 +175,10 @@ void validate_config(const TrainConfig& c) {
        "--wd must be a non-negative number, got " + std::to_string(c.weight_decay));
   need(c.train_limit >= 0 && c.eval_limit >= 0 && c.max_steps >= 0 && c.stop_after >= 0,
        "--train-limit, --eval-limit, --max-steps and --stop-after must not be negative");
+  need(std::isfinite(c.lr_head) && c.lr_head >= 0, "--lr-head must be a non-negative number");
+  need(!c.init.source.empty() || (c.init.latents == "lvri" && c.init.new_layers == "lvri" && !c.init.allow_partial &&
+                                  c.init.reinit.empty() && c.lr_head == 0),
+       "--init-latents, --new-layer-init, --allow-partial, --reinit and --lr-head need --init-from");
   need(c.mean.size() == c.std.size(), "mean and std have different lengths");
   for (size_t i = 0; i < c.std.size(); ++i)
     need(std::isfinite(c.mean[i]) && std::isfinite(c.std[i]) && c.std[i] > 0,

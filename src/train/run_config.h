@@ -19,6 +19,15 @@ class TrainError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// --init-from and its companions (train/init_from.h).
+struct InitOptions {
+  std::string source;                // --init-from: checkpoint, run folder, state_dict or TorchScript
+  std::string latents = "lvri";      // --init-latents: how quantized layers start from FP32 weights
+  std::string new_layers = "lvri";   // --new-layer-init: how re-created / missing layers start
+  bool allow_partial = false;        // --allow-partial: unmatched layers are re-created, not an error
+  std::vector<std::string> reinit;   // --reinit NAME: layers to re-create even when they match
+};
+
 struct TrainConfig {
   std::string data;  // dataset root, absolute once a run starts; empty = the built-in Fashion-MNIST
   std::string arch;  // empty = default for the dataset
@@ -47,6 +56,10 @@ struct TrainConfig {
   // How this process takes part in a data-parallel run (not stored: a resumed run may use
   // another world size; see README "Training on many GPUs and machines").
   dist::DistConfig dist;
+  InitOptions init;
+  std::vector<std::string> freeze;      // --freeze PATTERN: parameters kept fixed
+  double lr_head = 0;                   // --lr-head: lr of the layers --init-from created (0: --lr)
+  std::vector<std::string> new_params;  // those layers' parameters, recorded when the run starts
 };
 
 std::string config_to_json(const TrainConfig& c);

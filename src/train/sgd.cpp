@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 namespace ds {
 namespace {
 
@@ -37,9 +39,17 @@ void Sgd::zero_grad() {
   for (auto& s : slots_) s.param.mutable_grad() = torch::Tensor();
 }
 
-void Sgd::step(double lr) {
+void Sgd::set_lr_scale(const std::vector<std::string>& names, double scale) {
+  for (const std::string& n : names) {
+    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.name == n; });
+    if (it != slots_.end()) it->lr_scale = scale;  // absent: frozen, so it never steps
+  }
+}
+
+void Sgd::step(double base_lr) {
   torch::NoGradGuard ng;
   for (auto& s : slots_) {
+    const double lr = base_lr * s.lr_scale;
     const torch::Tensor& g = s.param.grad();
     if (!g.defined()) continue;
     if (fusable(s.param, g)) {

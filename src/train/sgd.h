@@ -15,6 +15,8 @@ class Sgd {
   Sgd(const torch::nn::Module& model, double momentum, double weight_decay);
   void zero_grad();
   void step(double lr);
+  // Parameters in `names` step with lr * scale (--lr-head); names not trained (frozen) are skipped.
+  void set_lr_scale(const std::vector<std::string>& names, double scale);
   NamedTensors momentum_state() const;
   void load_momentum_state(const NamedTensors& s, const std::string& source);
 
@@ -22,6 +24,7 @@ class Sgd {
   struct Slot {
     std::string name;
     torch::Tensor param, buf;
+    double lr_scale = 1;
   };
   std::vector<Slot> slots_;
   double momentum_, wd_;

@@ -18,6 +18,7 @@
 #include "train/checkpoint.h"
 #include "train/dist/grad_sync.h"
 #include "train/dist/sync_bn.h"
+#include "train/init_from.h"
 #include "train/models.h"
 #include "train/progress.h"
 #include "train/run_folder.h"
@@ -379,8 +380,22 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   torch::manual_seed(cfg.seed);
   auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
   check_overrides(cfg, *model);
+  std::string init_text;
+  if (!cfg.init.source.empty() && resume.empty()) {
+    cfg.init.source = fs::absolute(cfg.init.source).lexically_normal().string();
+    InitReport rep;
+    const NamedTensors src = read_init_source(cfg.init.source, &rep.kind);
+    InitReport got = init_model_from(*model, src, cfg.init);
+    got.kind = rep.kind;
+    cfg.new_params.assign(got.new_params.begin(), got.new_params.end());
+    init_text = got.text();
+  }
+  const std::vector<std::string> frozen = freeze_parameters(*model, cfg.freeze);
+  if (cfg.lr_head > 0 && cfg.new_params.empty())
+    throw TrainError("--lr-head sets the learning rate of the layers --init-from creates, and this run creates none");
   model->to(dev);  // before the optimizer, whose momentum buffers live beside the parameters
   Sgd opt(*model, cfg.momentum, cfg.weight_decay);
+  if (cfg.lr_head > 0) opt.set_lr_scale(cfg.new_params, cfg.lr_head / cfg.lr);
   int start_epoch = 0, best_epoch = 0;
   double best_top1 = -1;
   std::string history;
@@ -413,6 +428,9 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
                cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, (unsigned long long)cfg.seed, cfg.device.c_str(),
                cfg.threads, cfg.workers, (long long)parameter_count(*model), cfg.out.c_str(),
                ckpt_path.empty() ? "" : (" | resuming after epoch " + std::to_string(start_epoch)).c_str());
+  if (lead && !init_text.empty()) std::fprintf(stderr, "%s", init_text.c_str());
+  if (lead && !frozen.empty())
+    std::fprintf(stderr, "  frozen: %zu parameters (%s%s)\n", frozen.size(), frozen.front().c_str(), frozen.size() > 1 ? ", ..." : "");
   if (lead && comm)
     std::fprintf(stderr, "  data parallel: %d ranks (%s), %d images per rank per step, %s BatchNorm statistics\n",
                  comm->size(), comm->backend().c_str(), cfg.batch_size / comm->size(),
