@@ -299,10 +299,6 @@ class FreezeTracker {
   std::map<std::string, Tensor> before_;
 };
 
-std::string resolve_checkpoint(const std::string& p) {
-  if (fs::is_directory(p)) return (fs::path(p) / "last.pt").string();
-  return p;
-}
 
 std::string describe_policy(const QuantPolicy& p) {
   std::string s = spec_name(p.body) + " (first conv " + spec_name(p.first) + ", last fc " + spec_name(p.last);
@@ -334,7 +330,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   Checkpoint ckpt;
   std::string ckpt_path;
   if (!resume.empty()) {
-    ckpt_path = resolve_checkpoint(resume);
+    ckpt_path = checkpoint_file(resume);
     ckpt = load_checkpoint(ckpt_path);
     const TrainConfig saved = config_from_json(ckpt.config_json, ckpt_path);
     cfg = merge_resume(saved, cfg, given, ckpt_path);
@@ -555,7 +551,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
 
 TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig& over) {
   TrainedModel t;
-  t.path = resolve_checkpoint(checkpoint);
+  t.path = checkpoint_file(checkpoint);
   Checkpoint ckpt = load_checkpoint(t.path);
   t.epoch = ckpt.epoch;
   t.cfg = config_from_json(ckpt.config_json, t.path);

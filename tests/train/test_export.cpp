@@ -62,8 +62,12 @@ class ExportTest : public ::testing::Test {
       ref = t.model->forward(torch::from_blob(x.data(), {int64_t(n), 1, 12, 12})).contiguous();
     }
     const int C = int(ref.size(1));
-    for (const auto& k : kernels::all_kernels()) {
-      if (k.weights != kernels::WeightSet::kDenseShift || !k.supported()) continue;
+    // Every kernel that can run this model's weights (shift-with-zero models: the zero-weight
+    // kernels and the decoding panel kernels), and at least one.
+    const auto usable = kernels::kernels_for(rt::Engine::load(model_path).quantized_weights());
+    ASSERT_FALSE(usable.empty());
+    for (const kernels::KernelInfo* kp : usable) {
+      const kernels::KernelInfo& k = *kp;
       rt::Engine e = rt::Engine::load(model_path, rt::EngineOptions{k.name, 2});
       ASSERT_EQ(int(e.info().num_classes), C);
       std::vector<float> y = e.run(x.data(), int(n));
