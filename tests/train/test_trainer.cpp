@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -193,6 +194,22 @@ TEST_F(TrainerTest, ResumeRebuildsMetricsLostInACrash) {
   std::ifstream res(root_ / "run" / "result.json");
   auto r = nlohmann::json::parse(res);
   EXPECT_EQ(best.epoch, r["best_epoch"].get<int>());
+}
+
+TEST_F(TrainerTest, PythonsTorchLoadReadsACheckpoint) {
+  TrainConfig c = config("py");
+  c.epochs = 1;
+  run_training(c);
+  const std::string script =
+      "import torch\n"
+      "ck = torch.load('" + (root_ / "py" / "last.pt").string() + "')\n"
+      "assert ck['format'] == 'denseshift-checkpoint' and ck['epoch'] == 1 and ck['best_epoch'] == 1\n"
+      "assert ck['checksum'].startswith('fnv1a64:') and ck['history'].count('\\n') == 1\n"
+      "assert ck['model']['conv2.latents'].dim() == 5\n";
+  std::ofstream(root_ / "read.py") << script;
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
+  EXPECT_EQ(std::system(("/usr/bin/python3 " + (root_ / "read.py").string()).c_str()), 0);
 }
 
 TEST_F(TrainerTest, BaselinesTrainThroughTheSameLoop) {
