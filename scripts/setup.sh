@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist gnuplot-nox valgrind
   python3-torch python3-torchvision
+  python3-dev python3-numpy python3-pytest pybind11-dev libonnx-dev python3-onnx
   g++-aarch64-linux-gnu qemu-user-static
 )
 
