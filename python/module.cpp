@@ -24,6 +24,9 @@
 #include "core/container.h"
 #include "kernels/kernels.h"
 #include "runtime/engine.h"
+#ifdef DS_WITH_ONNX
+#include "onnx_export/onnx_export.h"
+#endif
 
 namespace py = pybind11;
 
@@ -197,6 +200,18 @@ PYBIND11_MODULE(denseshift, m) {
       if (k.supported()) out.push_back(k.name);
     return out;
   }, "names of the kernels this CPU supports");
+
+#ifdef DS_WITH_ONNX
+  m.def("export_onnx", [](const std::string& dsm, const std::string& out) {
+    const ds::onnx_export::OnnxReport r = [&] {
+      py::gil_scoped_release unlocked;
+      return ds::onnx_export::export_onnx(dsm, out);
+    }();
+    return py::dict(py::arg("path") = r.path, py::arg("bytes") = r.file_bytes, py::arg("nodes") = r.onnx_nodes,
+                    py::arg("parameters") = r.parameters);
+  }, py::arg("model"), py::arg("output"),
+        "Writes the .dsm model's ONNX graph (FP32, opset 13, dynamic batch); returns {path, bytes, nodes, parameters}");
+#endif
 
   m.def("_debug_last_input_address", [] { return g_last_input.load(); },
         "address of the float data the engine last read (tests: zero-copy input)");

@@ -1,0 +1,65 @@
+# ONNX Runtime runs the exported graph and gets the engine's logits (within 1e-4). ONNX Runtime's
+# CPU build comes from npm (onnxruntime-node, which bundles libonnxruntime.so), driven by node
+# through ort_run.js. Where npm cannot install it, the test is skipped and says why (ctest shows
+# it as skipped).
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import denseshift
+
+ORT_VERSION = "1.30.0"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ort_package():
+    """The onnxruntime-node folder, installed with npm into DS_ORT_DIR on first use."""
+    prefix = os.environ.get("DS_ORT_DIR") or os.path.join(HERE, "..", "..", "build", "onnxruntime-node")
+    pkg = os.path.join(prefix, "node_modules", "onnxruntime-node")
+    if os.path.exists(os.path.join(pkg, "package.json")):
+        return pkg
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("ONNX Runtime check skipped: node and npm are not installed")
+    # --ignore-scripts: the package's own install script would download CUDA parts; the CPU
+    # library is inside the package.
+    cmd = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--fetch-retries=1", "--prefix", prefix,
+           f"onnxruntime-node@{ORT_VERSION}"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.skip("ONNX Runtime check skipped: npm install onnxruntime-node timed out (registry not reachable?)")
+    if r.returncode != 0 or not os.path.exists(os.path.join(pkg, "package.json")):
+        lines = [l for l in r.stderr.splitlines() if "error" in l and "complete log" not in l] or ["no message"]
+        pytest.skip(f"ONNX Runtime check skipped: npm install onnxruntime-node@{ORT_VERSION} failed: "
+                    + " / ".join(lines[:3]))
+    return pkg
+
+
+def ort_logits(pkg, onnx_file, x, tmp_path):
+    inp, out = tmp_path / "x.f32", tmp_path / "y.f32"
+    np.ascontiguousarray(x, np.float32).tofile(inp)
+    cmd = ["node", os.path.join(HERE, "ort_run.js"), pkg, str(onnx_file), str(inp), *map(str, x.shape), str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return np.fromfile(out, np.float32).reshape(x.shape[0], -1)
+
+
+@pytest.mark.skipif(not hasattr(denseshift, "export_onnx"), reason="denseshift built without ONNX export")
+def test_onnxruntime_gives_the_engines_logits(model_path, reference, tmp_path):
+    pkg = ort_package()
+    onnx_file = tmp_path / "m.onnx"
+    denseshift.export_onnx(model_path, str(onnx_file))
+    x, want = reference
+    engine = denseshift.Model(model_path)
+    # Batch 8 (the reference inputs) and batch 3 of other inputs: the batch dimension is dynamic.
+    x3 = np.random.default_rng(7).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    for inputs, expected in ((x, want), (x3, engine.run(x3))):
+        got = ort_logits(pkg, onnx_file, inputs, tmp_path)
+        assert got.shape == expected.shape
+        err = np.abs(got - expected).max()
+        print(f"\nONNX Runtime {ORT_VERSION} vs engine, batch {len(inputs)}: max |difference| {err:.2e}")
+        assert np.all(np.abs(got - expected) <= 1e-4 * np.maximum(1.0, np.abs(expected))), err
+        np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))

@@ -1,0 +1,35 @@
+// .dsm model -> ONNX: a standard FP32 graph (opset 13) that any ONNX runtime can run. The
+// power-of-two weights are decoded to floats with the folded BatchNorm scale multiplied in, so the
+// graph is plain Conv/Gemm + Relu/Add/pooling; the batch dimension is dynamic. Uses Debian's ONNX
+// library (libonnx-dev) for the protobuf types and to check what it writes. No libtorch.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "core/model_format.h"
+
+namespace ds::onnx_export {
+
+constexpr int kOpset = 13;
+
+struct OnnxReport {
+  std::string path;
+  size_t file_bytes = 0;
+  size_t onnx_nodes = 0;    // ONNX operators written
+  size_t parameters = 0;    // floats in the initializers
+};
+
+// Serialized ModelProto for `m`, checked with ONNX's checker and strict shape inference (what
+// onnx.checker.check_model(full_check=True) does). Throws std::runtime_error naming `name` when
+// the graph has an op this exporter does not know or the checker refuses it.
+std::string to_onnx_bytes(const core::ModelDesc& m, const std::string& name);
+
+// Reads the .dsm file `dsm_path` and writes its ONNX graph to `out_path` (atomically, as every
+// file the project writes). Throws core::FormatError for a bad model file.
+OnnxReport export_onnx(const std::string& dsm_path, const std::string& out_path);
+
+// Whether `path` starts with the .dsm magic (so `export` tells a model file from a checkpoint).
+bool is_dsm_file(const std::string& path);
+
+}  // namespace ds::onnx_export
