@@ -13,6 +13,8 @@ import denseshift
 
 ORT_VERSION = "1.30.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Every op the engine has (tests/onnx_export/test_onnx_export.cpp describes and checks it).
+ALL_OPS = os.path.join(HERE, "..", "..", "tests", "onnx_export", "data", "all_ops.dsm")
 
 
 def ort_package():
@@ -63,3 +65,20 @@ def test_onnxruntime_gives_the_engines_logits(model_path, reference, tmp_path):
         print(f"\nONNX Runtime {ORT_VERSION} vs engine, batch {len(inputs)}: max |difference| {err:.2e}")
         assert np.all(np.abs(got - expected) <= 1e-4 * np.maximum(1.0, np.abs(expected))), err
         np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.skipif(not hasattr(denseshift, "export_onnx"), reason="denseshift built without ONNX export")
+def test_onnxruntime_runs_every_op_as_the_engine_does(tmp_path):
+    # FP32, DenseShift 3/4/5-bit and shift-with-zero weights, groups, dilation, a residual conv,
+    # add, shortcut_a (Slice + Pad), max and average pooling (padding counted), ReLU, two linears.
+    pkg = ort_package()
+    onnx_file = tmp_path / "all_ops.onnx"
+    denseshift.export_onnx(ALL_OPS, str(onnx_file))
+    engine = denseshift.Model(ALL_OPS, threads=1)  # mixed codes: the float panel kernel
+    x = np.random.default_rng(3).standard_normal((5, *engine.input_shape)).astype(np.float32)
+    want = engine.run(x)
+    assert np.abs(want).max() > 0.1  # a graph that computes something, not zeros
+    got = ort_logits(pkg, onnx_file, x, tmp_path)
+    err = np.abs(got - want).max()
+    print(f"\nONNX Runtime vs engine, every op, batch 5: max |difference| {err:.2e} (logits up to {np.abs(want).max():.2f})")
+    assert np.all(np.abs(got - want) <= 1e-4 * np.maximum(1.0, np.abs(want))), err

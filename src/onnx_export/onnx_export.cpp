@@ -297,6 +297,26 @@ OnnxReport export_onnx(const std::string& dsm_path, const std::string& out_path)
   return r;
 }
 
+OnnxReport export_onnx_from(const std::string& input, const std::string& out_path,
+                            const std::function<void(const std::string& dsm_path)>& checkpoint_to_dsm) {
+  if (is_dsm_file(input)) return export_onnx(input, out_path);
+  const std::string dsm = out_path + ".export.dsm";
+  struct Remove {
+    const std::string& path;
+    ~Remove() { std::remove(path.c_str()); }
+  } remove_after{dsm};
+  checkpoint_to_dsm(dsm);
+  OnnxReport r = export_onnx(dsm, out_path);
+  return r;
+}
+
+std::string describe(const OnnxReport& r) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%.3f MB, %zu ONNX operators (opset %d, FP32, dynamic batch), %zu parameters",
+                double(r.file_bytes) / 1e6, r.onnx_nodes, kOpset, r.parameters);
+  return "wrote " + r.path + ": " + buf;
+}
+
 bool is_dsm_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};

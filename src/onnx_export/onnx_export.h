@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "core/model_format.h"
@@ -28,6 +29,14 @@ std::string to_onnx_bytes(const core::ModelDesc& m, const std::string& name);
 // Reads the .dsm file `dsm_path` and writes its ONNX graph to `out_path` (atomically, as every
 // file the project writes). Throws core::FormatError for a bad model file.
 OnnxReport export_onnx(const std::string& dsm_path, const std::string& out_path);
+
+// `denseshift export X --format onnx`: X is a .dsm model (converted as it is) or a checkpoint, which
+// `checkpoint_to_dsm(path)` first writes as a .dsm to a temporary file beside `out_path` (removed
+// afterwards, also on failure), so both go through the one ModelDesc -> ONNX path.
+OnnxReport export_onnx_from(const std::string& input, const std::string& out_path,
+                            const std::function<void(const std::string& dsm_path)>& checkpoint_to_dsm);
+// One line for the command: the file, its size, its operators and parameters.
+std::string describe(const OnnxReport& r);
 
 // Whether `path` starts with the .dsm magic (so `export` tells a model file from a checkpoint).
 bool is_dsm_file(const std::string& path);
