@@ -5,18 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "cli/deploy_commands.h"
+
 namespace ds::cli {
 
 struct EngineArgs {
-  std::string checkpoint, output, model, data, kernel, against;
-  std::vector<std::string> files;
-  int threads = 0, batch = 64, limit = 10, top = 5, reps = 20;
+  std::string checkpoint, output, data;  // export
+  DeployArgs deploy;                     // eval, infer, bench, info (deploy_commands.h)
 };
 
+// export, and the deployment commands with eval --against.
 void add_engine_commands(CLI::App& app, EngineArgs& a);
 int run_export(const EngineArgs& a);
-int run_eval(const EngineArgs& a);
-int run_infer(const EngineArgs& a);
-int run_bench(const EngineArgs& a);
+// The trainer's logits for every test image of `ds` (eval --against; a ReferenceLogits): libtorch.
+std::vector<float> trainer_logits(const std::string& checkpoint, const data::Dataset& ds);
 
 }  // namespace ds::cli

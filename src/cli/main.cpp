@@ -186,9 +186,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train") && train.nproc_per_node > 0) return ds::cli::run_workers(ds::cli::plan_launch(argc, argv));
     if (app.got_subcommand("train")) return run_train(train);
     if (app.got_subcommand("export")) return ds::cli::run_export(engine);
-    if (app.got_subcommand("eval")) return ds::cli::run_eval(engine);
-    if (app.got_subcommand("infer")) return ds::cli::run_infer(engine);
-    if (app.got_subcommand("bench")) return ds::cli::run_bench(engine);
+    // eval, infer, bench, info: shared with denseshift-run; eval --against uses the trainer.
+    if (int rc = ds::cli::run_deploy_command(app, engine.deploy, ds::cli::trainer_logits); rc >= 0) return rc;
   } catch (const c10::Error& e) {
     // libtorch's own errors carry a C++ backtrace that tells a user nothing: keep the message.
     std::fprintf(stderr, "denseshift: error: %s\n", e.what_without_backtrace());

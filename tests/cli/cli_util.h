@@ -28,10 +28,11 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-// Runs DS_CLI_BINARY (set by CMake) with `args`, stdin from /dev/null, bounded by `timeout_s`.
-inline CliResult run_cli(const std::vector<std::string>& args, int timeout_s = 300, const std::string& env = "") {
+// Runs `binary` with `args`, stdin from /dev/null, bounded by `timeout_s`.
+inline CliResult run_binary(const std::string& binary, const std::vector<std::string>& args, int timeout_s = 300,
+                            const std::string& env = "") {
   std::string cmd = env + (env.empty() ? "" : " ") + "timeout -s KILL " + std::to_string(timeout_s) + " " +
-                    shell_quote(DS_CLI_BINARY);
+                    shell_quote(binary);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " </dev/null 2>&1";
   CliResult r;
@@ -44,6 +45,18 @@ inline CliResult run_cli(const std::vector<std::string>& args, int timeout_s = 3
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+// DS_CLI_BINARY (set by CMake): `denseshift`.
+inline CliResult run_cli(const std::vector<std::string>& args, int timeout_s = 300, const std::string& env = "") {
+  return run_binary(DS_CLI_BINARY, args, timeout_s, env);
+}
+
+#ifdef DS_RUN_BINARY
+// DS_RUN_BINARY: `denseshift-run`, the deployment commands without libtorch.
+inline CliResult run_deploy_cli(const std::vector<std::string>& args, int timeout_s = 300) {
+  return run_binary(DS_RUN_BINARY, args, timeout_s);
+}
+#endif
 
 struct CliTempDir : TempDirBase {
   CliTempDir() : TempDirBase("denseshift_cli") {}
