@@ -27,6 +27,11 @@
 #ifdef DS_WITH_ONNX
 #include "onnx_export/onnx_export.h"
 #endif
+#ifdef DS_WITH_DATA
+#include "data/dataset.h"
+#include "data/image_decode.h"
+#include "runtime/preprocess.h"
+#endif
 
 namespace py = pybind11;
 
@@ -100,6 +105,23 @@ class Model {
     return py::make_tuple(i.in_c, i.in_h, i.in_w);
   }
   const ds::rt::Engine& engine() const { return engine_; }
+
+#ifdef DS_WITH_DATA
+  // A JPEG or PNG file as this model's input [C, H, W]: decoded (data/image_decode.h), then the
+  // runtime's preprocessing (runtime/preprocess.h), the one the CLI's infer uses.
+  py::array_t<float> load_image(const std::string& path) const {
+    std::vector<float> x;
+    {
+      py::gil_scoped_release unlocked;
+      const ds::data::Image img = ds::data::decode_image(path);
+      x = ds::rt::preprocess_image(ds::rt::Picture{img.px.data(), img.c, img.h, img.w}, engine_.info(), path);
+    }
+    const auto& i = engine_.info();
+    auto* owned = new std::vector<float>(std::move(x));
+    py::capsule free_it(owned, [](void* p) { delete static_cast<std::vector<float>*>(p); });
+    return py::array_t<float>({py::ssize_t(i.in_c), py::ssize_t(i.in_h), py::ssize_t(i.in_w)}, owned->data(), free_it);
+  }
+#endif
 
  private:
   static ds::rt::Engine load(const std::string& path, const std::optional<std::string>& kernel, std::optional<int> threads) {
@@ -187,12 +209,24 @@ PYBIND11_MODULE(denseshift, m) {
              return out;
            }, "the kernels supported here that can run this model's weights")
       .def("summary", [](const Model& s) { return s.engine().summary(); }, "one line per layer")
+#ifdef DS_WITH_DATA
+      .def("load_image", &Model::load_image, py::arg("path"),
+           "A JPEG or PNG file as this model's input [C, H, W] float32: resized, center-cropped, grey for "
+           "1-channel models, normalized with the model's mean/std (as the CLI's infer)")
+#endif
       .def("__repr__", [](const Model& s) {
         const auto& i = s.engine().info();
         return "<denseshift.Model " + i.arch + " " + i.method + " " + std::to_string(i.in_c) + "x" + std::to_string(i.in_h) +
                "x" + std::to_string(i.in_w) + " -> " + std::to_string(i.num_classes) + " classes, kernel " +
                s.engine().kernel().name + ">";
       });
+
+#ifdef DS_WITH_DATA
+  // An unreadable, corrupt or unsupported image file: the decoder's message, naming the file.
+  py::register_exception<ds::data::DataError>(m, "DataError", PyExc_ValueError);
+  m.def("load_image", [](const std::string& path, const Model& model) { return model.load_image(path); },
+        py::arg("path"), py::arg("model"), "model.load_image(path): the image as the model's input [C, H, W]");
+#endif
 
   m.def("kernels", [] {
     std::vector<std::string> out;

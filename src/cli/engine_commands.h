@@ -11,6 +11,7 @@ namespace ds::cli {
 
 struct EngineArgs {
   std::string checkpoint, output, data;  // export
+  std::string format = "dsm";            // export --format: dsm or onnx
   DeployArgs deploy;                     // eval, infer, bench, info (deploy_commands.h)
 };
 
