@@ -12,6 +12,7 @@ PACKAGES=(
   python3-torch python3-torchvision
   python3-dev python3-numpy python3-pytest pybind11-dev libonnx-dev python3-onnx
   g++-aarch64-linux-gnu qemu-user-static
+  libturbojpeg0-dev:arm64 libpng-dev:arm64 zlib1g-dev:arm64   # denseshift-run for aarch64 (multiarch)
 )
 
 missing=()
@@ -23,6 +24,10 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  # The :arm64 packages need the architecture added to dpkg first (Debian multiarch).
+  if [[ "${missing[*]}" == *:arm64* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 else
