@@ -245,7 +245,7 @@ std::string why_cannot_run(const KernelInfo& k, const ModelWeights& w) {
                              return std::string(p[0]) == k.name && std::string(p[1]) == k.name;
                            });
   if (w.shift_with_zero && !zero_itself) return "runs DenseShift weights and the model has shift-with-zero weights (0, +-2^p)";
-  const int P = core::max_exponent(w.dense_shift_bits);
+  const int P = w.dense_shift_bits >= core::kMinBits ? core::max_exponent(w.dense_shift_bits) : 0;
   if (w.dense_shift && k.fp16_activations && P > kFp16MaxExponent)
     return "rounds activations to FP16 and the model has " + std::to_string(w.dense_shift_bits) +
            "-bit DenseShift weights (up to 2^" + std::to_string(P) + "), whose products overflow FP16 (65504) for activations of 2^" +

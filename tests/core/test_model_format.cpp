@@ -50,7 +50,16 @@ ModelDesc tiny_model() {
   return m;
 }
 
-ModelDesc read_bytes(const Bytes& b) { return read_model(Container::from_bytes(b, "m.dsm")); }
+// A model read from bytes, with the container its weight arrays point into (they are views).
+struct ReadModel {
+  Container file;
+  ModelDesc m;
+};
+ReadModel read_bytes(const Bytes& b) {
+  ReadModel r{Container::from_bytes(b, "m.dsm"), {}};
+  r.m = read_model(r.file);
+  return r;
+}
 
 // The FormatError message read_model gives for these bytes ("" when accepted).
 std::string refusal(const Bytes& b) {
@@ -110,7 +119,8 @@ Bytes version1_file(const ModelDesc& m) {
 }  // namespace
 
 TEST(ModelFormat, RoundTripKeepsTheDataset) {
-  const ModelDesc m = read_bytes(serialize_model(tiny_model()));
+  const ReadModel r = read_bytes(serialize_model(tiny_model()));
+  const ModelDesc& m = r.m;
   EXPECT_EQ(m.info.dataset, "/data/fmnist");
   EXPECT_EQ(m.info.arch, "tiny");
   ASSERT_EQ(m.nodes.size(), 3u);
@@ -120,7 +130,8 @@ TEST(ModelFormat, RoundTripKeepsTheDataset) {
 TEST(ModelFormat, Version1FilesAreReadWithoutADataset) {
   const Bytes v1 = version1_file(tiny_model());
   ASSERT_EQ(get32(v1, kVersionAt), 1u);
-  const ModelDesc m = read_bytes(v1);
+  const ReadModel r = read_bytes(v1);
+  const ModelDesc& m = r.m;
   EXPECT_EQ(m.info.dataset, "");
   EXPECT_EQ(m.info.method, "denseshift:3");
 }
@@ -185,10 +196,9 @@ TEST(ModelFormat, WeightArraysMustBeWhereTheWriterPutsThem) {
   // The layout: node 0's weights (72 bytes) at 0, scale at 128, bias at 192; node 2's codes at 256,
   // scale at 320, bias at 384; WGTS ends at 396.
   {
-    const ModelDesc m = read_bytes(good);
-    const Container c = Container::from_bytes(good, "m.dsm");
-    EXPECT_EQ(c.section("WGTS").size, 396u);
-    EXPECT_EQ(reinterpret_cast<const uint8_t*>(m.nodes[2].scale) - c.section("WGTS").data, 320);
+    const ReadModel r = read_bytes(good);
+    EXPECT_EQ(r.file.section("WGTS").size, 396u);
+    EXPECT_EQ(reinterpret_cast<const uint8_t*>(r.m.nodes[2].scale) - r.file.section("WGTS").data, 320);
   }
   auto edit_offset = [&](uint32_t node, size_t field, uint64_t value) {
     return with_sections(good, [&](Sections& s) { put64(s["GRPH"], offsets_at(s["GRPH"], node) + field, value); });
