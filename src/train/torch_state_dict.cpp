@@ -1,32 +1,18 @@
 #include "train/torch_state_dict.h"
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <stdexcept>
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 
+#include "train/torch_archive_check.h"
+
 namespace ds {
 namespace {
-
-// Bytes of argument each pickle opcode (protocols 2-4) carries, for walking the stream without
-// running it. -1: a length-prefixed argument (handled below); -2: two newline-ended strings.
-int arg_bytes(unsigned char op) {
-  switch (op) {
-    case 'c': return -2;                          // GLOBAL
-    case 'q': case 'h': case 'K': case 0x80: return 1;  // BINPUT BINGET BININT1 PROTO
-    case 'M': return 2;                           // BININT2
-    case 'r': case 'j': case 'J': return 4;       // LONG_BINPUT LONG_BINGET BININT
-    case 'G': case 0x95: return 8;                // BINFLOAT FRAME
-    case 'X': case 'T': case 'B': case 0x8a: case 0x8b: case 'U': case 'C': case 0x8c: return -1;
-    default: return 0;
-  }
-}
-
-// Length-prefixed arguments: the prefix width per opcode.
-size_t prefix_bytes(unsigned char op) {
-  return (op == 'X' || op == 'T' || op == 'B' || op == 0x8b) ? 4 : 1;
-}
 
 // Where the top-level SETITEMS of a pickled OrderedDict ends, or 0 when the stream is not the
 // shape torch.save gives a state_dict.
@@ -35,21 +21,20 @@ size_t end_of_top_items(const std::string& p, size_t from) {
   size_t i = from;
   while (i < p.size()) {
     const unsigned char op = static_cast<unsigned char>(p[i++]);
-    const int n = arg_bytes(op);
-    if (n == -2) {
-      for (int k = 0; k < 2; ++k) {
+    const int arg = torch_archive::pickle_arg(op);  // the one opcode table (torch_archive_check.h)
+    if (arg == -100) return 0;
+    if (arg >= 0) {
+      i += size_t(arg);
+    } else if (arg == -1 || arg == -2) {
+      for (int line = 0; line < -arg; ++line) {
         const size_t nl = p.find('\n', i);
         if (nl == std::string::npos) return 0;
         i = nl + 1;
       }
-    } else if (n == -1) {
-      const size_t w = prefix_bytes(op);
-      if (i + w > p.size()) return 0;
-      size_t len = 0;
-      for (size_t k = 0; k < w; ++k) len |= size_t(static_cast<unsigned char>(p[i + k])) << (8 * k);
-      i += w + len;
     } else {
-      i += size_t(n);
+      const int k = -arg - 10;
+      if (i + size_t(k) > p.size()) return 0;
+      i += size_t(k) + size_t(torch_archive::le(p.data() + i, k));
     }
     if (op == '(') ++depth;
     if (op == 't' || op == 'u' || op == 'e' || op == 'l' || op == 'd' || op == '1' || op == 'o') {
@@ -83,7 +68,14 @@ std::string as_plain_dict(const std::string& p) {
 }  // namespace
 
 c10::IValue load_torch_save(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
+  std::ifstream f(path, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // libtorch sizes allocations from the zip directory and the pickle's string lengths before
+  // checking them: refuse claims larger than the file first (as the checkpoint reader does).
+  if (const std::string problem = torch_archive::check_torch_archive(bytes); !problem.empty())
+    throw std::runtime_error(path + ": damaged torch.save archive: " + problem);
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  caffe2::serialize::PyTorchStreamReader reader(&in);
   at::DataPtr data;
   size_t size = 0;
   std::tie(data, size) = reader.getRecord("data.pkl");
