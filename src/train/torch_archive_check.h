@@ -4,7 +4,8 @@
 //  - PyTorchStreamReader::getRecord allocates a zip entry's uncompressed size as the central
 //    directory states it, before extracting;
 //  - the Unpickler allocates and zero-fills the length a string opcode of data.pkl states
-//    (up to 4 GiB for BINUNICODE, 2^64 for BINUNICODE8), before it reads the bytes.
+//    (up to 4 GiB for BINUNICODE, 2^64 for BINUNICODE8), before it reads the bytes, and grows
+//    its memo to whatever index a LONG_BINPUT names (16 bytes per entry up to 2^32).
 // check_torch_archive refuses an archive where either claim exceeds what the file holds.
 // Header-only so that the checkpoint reader and its fuzz build need no extra source.
 #pragma once
@@ -56,6 +57,13 @@ inline std::string check_pickle(const char* p, size_t n) {
     if (op == '.' || arg == -100) return "";  // STOP, or an opcode the Unpickler refuses itself
     size_t next = at + 1;
     if (arg >= 0) {
+      if (n - next < size_t(arg)) return "data.pkl ends inside an instruction at offset " + std::to_string(at);
+      // LONG_BINPUT: the Unpickler grows its memo to the index. Memo ids count up from 0, one per
+      // PUT of at least 2 bytes, so an index beyond the pickle's size is corrupt.
+      if (op == 'r' && le(p + next, 4) >= n) {
+        return "data.pkl stores memo entry " + std::to_string(le(p + next, 4)) + " at offset " + std::to_string(at) +
+               " of a " + std::to_string(n) + "-byte pickle";
+      }
       next += size_t(arg);
     } else if (arg == -1 || arg == -2) {
       for (int line = 0; line < -arg; ++line) {
