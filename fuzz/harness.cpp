@@ -40,7 +40,7 @@ namespace {
 
 fs::path make_scratch() {
   // $TMPDIR when set (scripts/fuzz.sh points it at a folder it removes afterwards, since a
-  // crashing process never reaches atexit), else /dev/shm: a harness writes a file per
+  // crashing process never cleans up), else /dev/shm: a harness writes a file per
   // execution, and tmpfs keeps that off the disk.
   std::error_code ec;
   const char* tmpdir = std::getenv("TMPDIR");
@@ -52,16 +52,19 @@ fs::path make_scratch() {
   return templ;
 }
 
+// Removed with everything in it when the process exits normally (a crash leaves it behind;
+// scripts/fuzz.sh runs the fuzzers with TMPDIR on a folder it removes itself).
+struct Scratch {
+  fs::path dir = make_scratch();
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
 const fs::path& scratch() {
-  static const fs::path dir = [] {
-    fs::path d = make_scratch();
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(scratch(), ec);
-    });
-    return d;
-  }();
-  return dir;
+  static const Scratch s;
+  return s.dir;
 }
 
 }  // namespace
