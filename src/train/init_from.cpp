@@ -10,6 +10,7 @@
 #include <torch/script.h>
 
 #include "train/quant/project.h"
+#include "train/torch_archive_check.h"
 #include "train/torch_state_dict.h"
 #include "train/run_config.h"
 
@@ -76,6 +77,10 @@ NamedTensors read_init_source(const std::string& source, std::string* kind) {
     return load_checkpoint(checkpoint_file(source)).model;
   }
   const std::vector<char> bytes = read_bytes(source);
+  // libtorch sizes allocations from a zip archive's claims before checking them (TorchScript
+  // files are zip archives too): refuse claims larger than the file before any reader runs.
+  if (const std::string problem = torch_archive::check_torch_archive(bytes); !problem.empty())
+    throw TrainError("--init-from " + source + ": damaged archive: " + problem);
   std::string why_not_ours;
   try {
     Checkpoint c = parse_checkpoint(bytes, source);
