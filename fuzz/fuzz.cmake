@@ -46,7 +46,7 @@ endif()
 if(TARGET denseshift_train)
   if(DENSESHIFT_FUZZERS)
     # checkpoint.cpp alone rather than all of denseshift_train: keeps fuzz.sh's clang build short.
-    ds_fuzz_harness(checkpoint LIBS denseshift_core ${TORCH_LIBRARIES} SOURCES ../src/train/checkpoint.cpp)
+    ds_fuzz_harness(checkpoint LIBS denseshift_core ${TORCH_LIBRARIES} SOURCES ../src/train/checkpoint.cpp ../src/train/torch_state_dict.cpp)
     target_include_directories(fuzz_checkpoint SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
   else()
     ds_fuzz_harness(checkpoint LIBS denseshift_train)

@@ -15,6 +15,7 @@
 
 #include "core/atomic_file.h"
 #include "train/torch_archive_check.h"
+#include "train/torch_state_dict.h"
 
 namespace ds {
 namespace {
@@ -300,7 +301,7 @@ Checkpoint parse_checkpoint(const std::vector<char>& bytes, const std::string& p
     throw CheckpointError(path + " is not a readable checkpoint (truncated or corrupt): " + clean_reason(problem));
   c10::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    v = load_torch_archive(bytes, path);
   } catch (const std::exception& e) {
     throw CheckpointError(path + " is not a readable checkpoint (truncated or corrupt): " + torch_reason(e));
   }

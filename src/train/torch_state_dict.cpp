@@ -1,6 +1,7 @@
 #include "train/torch_state_dict.h"
 
 #include <cstring>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -65,15 +66,52 @@ std::string as_plain_dict(const std::string& p) {
   return head + p.substr(items, end - items) + ".";
 }
 
+// Whether t's view (offset, shape, strides) stays inside its storage.
+bool view_fits_storage(const torch::Tensor& t) {
+  if (t.numel() == 0) return true;
+  const uint64_t item = uint64_t(t.element_size());
+  if (t.storage_offset() < 0 || item == 0) return false;
+  uint64_t last = uint64_t(t.storage_offset());
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.stride(d) < 0 || t.size(d) <= 0) return false;
+    const uint64_t span = uint64_t(t.size(d) - 1), stride = uint64_t(t.stride(d));
+    if (stride != 0 && span > (uint64_t(1) << 62) / stride) return false;
+    last += span * stride;
+    if (last > (uint64_t(1) << 62)) return false;
+  }
+  return (last + 1) * item <= uint64_t(t.storage().nbytes());
+}
+
+// Every tensor in `v` (dicts, lists and tuples walked) against the records it was read from.
+void check_tensors(const c10::IValue& v, const std::map<const void*, size_t>& records, const std::string& name) {
+  if (v.isTensor()) {
+    const torch::Tensor t = v.toTensor();
+    if (t.numel() == 0) return;
+    const auto it = records.find(t.storage().data());
+    if (it == records.end() || uint64_t(t.storage().nbytes()) > it->second || !view_fits_storage(t))
+      throw std::runtime_error(name + ": a tensor of shape " + c10::str(t.sizes()) +
+                               " claims more data than the archive holds for it (damaged file)");
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) check_tensors(e.value(), records, name);
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) check_tensors(e, records, name);
+  } else if (v.isTuple()) {
+    for (const c10::IValue& e : v.toTupleRef().elements()) check_tensors(e, records, name);
+  }
+}
+
 }  // namespace
 
 c10::IValue load_torch_save(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return load_torch_archive(std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), path);
+}
+
+c10::IValue load_torch_archive(const std::vector<char>& bytes, const std::string& name) {
   // libtorch sizes allocations from the zip directory and the pickle's string lengths before
-  // checking them: refuse claims larger than the file first (as the checkpoint reader does).
+  // checking them: refuse claims larger than the file first.
   if (const std::string problem = torch_archive::check_torch_archive(bytes); !problem.empty())
-    throw std::runtime_error(path + ": damaged torch.save archive: " + problem);
+    throw std::runtime_error(name + ": damaged torch.save archive: " + problem);
   std::istringstream in(std::string(bytes.begin(), bytes.end()));
   caffe2::serialize::PyTorchStreamReader reader(&in);
   at::DataPtr data;
@@ -87,9 +125,16 @@ c10::IValue load_torch_save(const std::string& path) {
     pos += n;
     return n;
   };
-  auto record = [&](const std::string& name) { return std::get<0>(reader.getRecord("data/" + name)); };
+  std::map<const void*, size_t> records;  // each storage's buffer and the bytes it really holds
+  auto record = [&](const std::string& key) {
+    auto [ptr, n] = reader.getRecord("data/" + key);
+    records[ptr.get()] = n;
+    return std::move(ptr);
+  };
   torch::jit::Unpickler unpickler(read, nullptr, nullptr, record, c10::Device(c10::kCPU));
-  return unpickler.parse_ivalue();
+  c10::IValue v = unpickler.parse_ivalue();
+  check_tensors(v, records, name);
+  return v;
 }
 
 }  // namespace ds

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -18,5 +19,12 @@ namespace ds {
 // The archive's top-level object (a GenericDict for a state_dict or a dict holding one). Throws
 // std::runtime_error when the file is not a torch.save zip archive.
 c10::IValue load_torch_save(const std::string& path);
+
+// The same from bytes in memory (`name` goes into messages). Also what checkpoints are read with:
+// libtorch builds each tensor from the pickle's claims (storage size, offset, shape, strides)
+// without comparing them with the data the archive holds, so a damaged file could make a tensor
+// that reads past its buffer (found by fuzz_checkpoint). Every tensor's storage is checked here
+// against the size of the record it came from, and its view against its storage.
+c10::IValue load_torch_archive(const std::vector<char>& bytes, const std::string& name);
 
 }  // namespace ds
