@@ -227,7 +227,11 @@ ds::core::ModelDesc base_model(const LayerShape& s) {
   if (s.conv) {
     m.info.in_c = model_input_channels(s), m.info.in_h = uint32_t(s.h), m.info.in_w = uint32_t(s.w);
   } else {
-    m.info.in_c = 1, m.info.in_h = 1, m.info.in_w = uint32_t(s.cin);
+    // A vector of cin values as a 1 x h x w image (the linear layer flattens it), each side within
+    // the format's 4096 limit: 16384 -> 1x4x4096.
+    uint32_t w = uint32_t(s.cin);
+    while (w > ds::core::kMaxInputSide && w % 2 == 0) w /= 2;
+    m.info.in_c = 1, m.info.in_h = uint32_t(s.cin) / w, m.info.in_w = w;
   }
   m.info.mean.assign(m.info.in_c, 0.f), m.info.std.assign(m.info.in_c, 1.f);
   m.info.arch = "bench", m.info.method = "denseshift";

@@ -1,7 +1,8 @@
 // Turns the benchmark results of issue 4 into docs/benchmarks.md, the plot's data and script, and
 // the targets' verdicts (MET / MISSED, printed and written). scripts/bench_report.sh runs it.
 //
-//   bench_report --probe probe.json --layers layers.json --e2e e2e.json --machine machine.md
+//   bench_report --probe probe.json --layers layers.json --e2e e2e.json[,e2e_more.json...]
+//                [--startup startup.json] --machine machine.md
 //                --commands commands.md --notes docs/benchmarks_notes.md --out docs/benchmarks.md
 //                --plot-data plot.dat --plot-script plot.gp --plot-png docs/benchmarks.png
 //
@@ -100,6 +101,17 @@ struct Key {
   }
 };
 
+struct E2eKey {
+  std::string model;
+  int threads, batch;
+  std::string contender;
+  bool operator<(const E2eKey& o) const {
+    return std::tie(model, threads, batch, contender) < std::tie(o.model, o.threads, o.batch, o.contender);
+  }
+};
+// End-to-end contenders in table order (bench_e2e.cpp describes each).
+const char* const kE2eContenders[] = {"ds", "ds_fastest", "ort", "torch_mkldnn", "torch_eager", "torch_eager_nomkldnn"};
+
 struct Verdict {
   std::string name, measured, goal, verdict;
 };
@@ -111,7 +123,21 @@ std::string threads_str(int t) { return std::to_string(t) + " thread" + (t > 1 ?
 int main(int argc, char** argv) {
   std::map<std::string, std::string> a;
   for (int i = 1; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
-  const json probe = load(a["--probe"]), layers = load(a["--layers"]), e2e = load(a["--e2e"]);
+  const json probe = load(a["--probe"]), layers = load(a["--layers"]), startup = load(a["--startup"]);
+  // End to end: every --e2e file (comma-separated: one per network and setting), by network,
+  // threads, batch and contender; files from before ResNet-20 was measured hold ResNet-18 only.
+  std::vector<json> e2e_metas;
+  std::map<E2eKey, json> e2e_recs;
+  {
+    std::stringstream files(a["--e2e"]);
+    for (std::string path; std::getline(files, path, ',');) {
+      const json e = load(path);
+      if (!e.is_object()) continue;
+      e2e_metas.push_back(e["meta"]);
+      for (const auto& r : e["records"])
+        e2e_recs[{r.value("model", std::string("resnet18")), int(r["threads"]), int(r["batch"]), std::string(r["contender"])}] = r;
+    }
+  }
   const std::string out_path = a.count("--out") ? a["--out"] : "docs/benchmarks.md";
   g_llc_bytes = a.count("--llc-bytes") ? std::atof(a["--llc-bytes"].c_str()) : 0;
   const double load = a.count("--load") ? std::atof(a["--load"].c_str()) : 0;  // load average at the start
@@ -124,7 +150,8 @@ int main(int argc, char** argv) {
   }
   const json lmeta = layers.is_object() ? layers["meta"] : json::object();
   const int all = lmeta.value("threads_all", 1);
-  const bool quick = lmeta.value("quick", false) || (e2e.is_object() && e2e["meta"].value("quick", false));
+  const bool quick = lmeta.value("quick", false) ||
+                     std::any_of(e2e_metas.begin(), e2e_metas.end(), [](const json& m) { return m.value("quick", false); });
   // The kernels: the default one (`ds`), the multiply-free one of the zero-weight target (`ds` or
   // `ds:<name>`, aliased `ds_mf` below) and its zero-weight sibling (`ds_zero`).
   const std::string def_kernel = lmeta.value("default_kernel", ""), mf_kernel = lmeta.value("mf_kernel", def_kernel),
@@ -268,37 +295,73 @@ int main(int argc, char** argv) {
             geo(s, "onednn", "ds_best", true), 1.0);
     }
   // End to end: the faster engine contender against the faster of libtorch's two oneDNN paths.
-  std::map<std::pair<int, std::string>, json> e2e_recs;
-  if (e2e.is_object())
-    for (const auto& r : e2e["records"]) e2e_recs[{int(r["batch"]), std::string(r["contender"])}] = r;
-  auto e2e_ms = [&](int b, const std::string& c) {
-    auto it = e2e_recs.find({b, c});
+  auto e2e_ms = [&](const std::string& m, int t, int b, const std::string& c) {
+    auto it = e2e_recs.find({m, t, b, c});
     return it == e2e_recs.end() ? 0.0 : double(it->second["median_ms"]);
   };
-  auto faster = [&](int b, std::initializer_list<const char*> cs) {
+  auto faster = [&](const std::string& m, int t, int b, std::initializer_list<const char*> cs) {
     std::pair<std::string, double> best{"", 0.0};
     for (const char* c : cs)
-      if (e2e_ms(b, c) > 0 && (best.second == 0 || e2e_ms(b, c) < best.second)) best = {c, e2e_ms(b, c)};
+      if (e2e_ms(m, t, b, c) > 0 && (best.second == 0 || e2e_ms(m, t, b, c) < best.second)) best = {c, e2e_ms(m, t, b, c)};
     return best;
   };
-  const auto torch1 = faster(1, {"torch_eager", "torch_mkldnn"}), ds1 = faster(1, {"ds", "ds_fastest"});
+  auto listed = [&](const std::string& m, int t, int b, std::initializer_list<const char*> cs) {
+    std::string s;
+    for (const char* c : cs)
+      if (e2e_ms(m, t, b, c) > 0) s += std::string(s.empty() ? "" : ", ") + c + " " + ms(e2e_ms(m, t, b, c)) + " ms";
+    return s.empty() ? std::string("-") : s;
+  };
+  auto peak_mb = [&](const std::string& m, int t, int b, const std::string& c) {
+    auto it = e2e_recs.find({m, t, b, c});
+    return it == e2e_recs.end() ? 0.0 : double(it->second["peak_rss_kb"]) / 1024;
+  };
+  auto floor_mb = [&](const std::string& m, int t, int b, const std::string& c) {
+    auto it = e2e_recs.find({m, t, b, c});
+    return it == e2e_recs.end() ? 0.0 : double(it->second["idle_peak_rss_kb"]) / 1024;
+  };
   {
-    std::string engines;
-    for (const char* c : {"ds", "ds_fastest"})
-      if (e2e_ms(1, c) > 0) engines += std::string(engines.empty() ? "" : ", ") + c + " " + ms(e2e_ms(1, c)) + " ms";
-    judge("end-to-end ResNet-18 batch 1, all cores: the faster engine contender (" + (engines.empty() ? "-" : engines) +
+    const auto torch1 = faster("resnet18", all, 1, {"torch_eager", "torch_mkldnn"}), ds1 = faster("resnet18", all, 1, {"ds", "ds_fastest"});
+    judge("end-to-end ResNet-18 batch 1, all cores: the faster engine contender (" + listed("resnet18", all, 1, {"ds", "ds_fastest"}) +
               ") vs libtorch FP32 with oneDNN (" + (torch1.first.empty() ? "-" : torch1.first + " " + ms(torch1.second) + " ms") + ")",
           ds1.second > 0 && torch1.second > 0 ? torch1.second / ds1.second : 0, 1.2);
+    if (!ds1.first.empty() && !torch1.first.empty()) {
+      std::string mine;
+      for (const char* c : {"ds", "ds_fastest"})
+        if (peak_mb("resnet18", all, 1, c) > 0) mine += std::string(mine.empty() ? "" : ", ") + c + " " + fmt("%.0f", peak_mb("resnet18", all, 1, c)) + " MB";
+      verdicts.push_back({"end-to-end peak memory (VmHWM), batch 1: " + mine + " (idle engine process " +
+                              fmt("%.1f", floor_mb("resnet18", all, 1, ds1.first)) + " MB) vs " + torch1.first + " " +
+                              fmt("%.0f", peak_mb("resnet18", all, 1, torch1.first)) + " MB (idle process with libtorch: " +
+                              fmt("%.0f", floor_mb("resnet18", all, 1, torch1.first)) + " MB)",
+                          fmt("%.0f", peak_mb("resnet18", all, 1, ds1.first)) + " MB (" + ds1.first + ")", "reported", "reported"});
+    }
   }
-  if (!ds1.first.empty() && !torch1.first.empty()) {
-    auto mb = [&](const std::string& c) { return double(e2e_recs.at({1, c})["peak_rss_kb"]) / 1024; };
-    const double idle = double(e2e_recs.at({1, ds1.first})["idle_peak_rss_kb"]) / 1024;
-    std::string mine;
-    for (const char* c : {"ds", "ds_fastest"})
-      if (e2e_recs.count({1, c})) mine += std::string(mine.empty() ? "" : ", ") + c + " " + fmt("%.0f", mb(c)) + " MB";
-    verdicts.push_back({"end-to-end peak memory (VmHWM), batch 1: " + mine + " vs " + torch1.first + " " +
-                            fmt("%.0f", mb(torch1.first)) + " MB (idle process with the same libraries: " + fmt("%.0f", idle) + " MB)",
-                        fmt("%.0f", mb(ds1.first)) + " MB (" + ds1.first + ")", "reported", "reported"});
+  // Issue 15: against ONNX Runtime on the same weights (its ONNX export), end to end.
+  const size_t n_issue4 = verdicts.size();
+  if (!e2e_recs.empty()) {
+    auto vs_ort = [&](const std::string& m, int t, int b, const std::string& c) {
+      return e2e_ms(m, t, b, c) > 0 && e2e_ms(m, t, b, "ort") > 0 ? e2e_ms(m, t, b, "ort") / e2e_ms(m, t, b, c) : 0.0;
+    };
+    auto ort_ms = [&](const std::string& m, int t, int b) { return "ONNX Runtime " + ms(e2e_ms(m, t, b, "ort")) + " ms"; };
+    judge("ResNet-18 224x224 batch 1, 2 threads: `ds_fastest` (" + ms(e2e_ms("resnet18", 2, 1, "ds_fastest")) + " ms) vs " +
+              ort_ms("resnet18", 2, 1), vs_ort("resnet18", 2, 1, "ds_fastest"), 1.3);
+    judge("ResNet-18 224x224 batch 1, 2 threads: the multiply-free default `ds` (" + ms(e2e_ms("resnet18", 2, 1, "ds")) + " ms) vs " +
+              ort_ms("resnet18", 2, 1), vs_ort("resnet18", 2, 1, "ds"), 1.0);
+    const auto r20 = faster("resnet20", 1, 1, {"ds", "ds_fastest"});
+    judge("ResNet-20 28x28x1 batch 1, 1 thread: the faster engine contender (" + listed("resnet20", 1, 1, {"ds", "ds_fastest"}) +
+              ") vs " + ort_ms("resnet20", 1, 1), r20.first.empty() ? 0.0 : vs_ort("resnet20", 1, 1, r20.first), 1.3);
+    const auto b32 = faster("resnet18", 2, 32, {"ds", "ds_fastest"});
+    auto ips = [&](const std::string& c) { return fmt("%.1f", 32e3 / e2e_ms("resnet18", 2, 32, c)) + " images/s"; };
+    judge("ResNet-18 224x224 batch 32, 2 threads, images/s: the faster engine contender (" +
+              (b32.first.empty() ? std::string("-") : b32.first + " " + ips(b32.first)) + ") vs ONNX Runtime " + ips("ort"),
+          b32.first.empty() ? 0.0 : vs_ort("resnet18", 2, 32, b32.first), 1.2);
+    for (const char* m : {"resnet18", "resnet20"}) {
+      const int t = std::string(m) == "resnet18" ? 2 : 1;
+      const double eng = peak_mb(m, t, 1, "ds"), ort = peak_mb(m, t, 1, "ort");
+      judge(std::string("peak RSS (VmHWM of the whole process), ") + (t == 2 ? "ResNet-18 batch 1, 2 threads" : "ResNet-20 batch 1, 1 thread") +
+                ": ONNX Runtime's / the engine's (`ds` " + fmt("%.1f", eng) + " MB, idle engine process " + fmt("%.1f", floor_mb(m, t, 1, "ds")) +
+                " MB; ONNX Runtime in node " + fmt("%.1f", ort) + " MB, idle node with ONNX Runtime loaded " + fmt("%.1f", floor_mb(m, t, 1, "ort")) + " MB)",
+            eng > 0 && ort > 0 ? ort / eng : 0.0, 1.0);
+    }
   }
 
   // ---------------------------------------------------------------- the document
@@ -340,7 +403,8 @@ int main(int argc, char** argv) {
   md << "## Commands\n\n" << slurp(a["--commands"]) << "\n";
 
   md << "## Targets of issue 4\n\n| target | measured | goal | verdict |\n|---|---:|---:|---|\n";
-  for (const auto& v : verdicts) md << "| " << v.name << " | " << v.measured << " | " << v.goal << " | **" << v.verdict << "** |\n";
+  for (size_t i = 0; i < n_issue4; ++i)
+    md << "| " << verdicts[i].name << " | " << verdicts[i].measured << " | " << verdicts[i].goal << " | **" << verdicts[i].verdict << "** |\n";
   md << "\nDenseShift vs zero-weight: the multiply-free DenseShift kernel (`" << mf_kernel << "`"
      << (mf_kernel == def_kernel ? ", the engine's default" : ", by name; the engine's default is `" + def_kernel + "`")
      << ") on the DenseShift model vs the same layer as a shift-with-zero model, which the engine runs on that kernel's "
@@ -351,6 +415,17 @@ int main(int argc, char** argv) {
         "in bold in the per-layer tables). Picking the minimum of several medians favours "
         "the engine slightly. End to end: `ds` runs the default kernel, `ds_fastest` the engine's `--kernel fastest` "
         "(not multiply-free); the verdict takes the faster. The sgemv target is judged on all cores.\n\n";
+
+  if (verdicts.size() > n_issue4) {
+    md << "## Targets of issue 15: against ONNX Runtime\n\nEnd to end, on the same weights: the `.dsm` file the engine runs "
+          "and its ONNX export (`denseshift export --format onnx`: the decoded powers of two times the folded BatchNorm "
+          "scale, FP32) on ONNX Runtime's CPU provider, all graph optimizations (section \"End to end\" below). Speedup = "
+          "ONNX Runtime's median / the engine's; for memory, ONNX Runtime's peak / the engine's (> 1: the engine uses less).\n\n"
+          "| target | measured | goal | verdict |\n|---|---:|---:|---|\n";
+    for (size_t i = n_issue4; i < verdicts.size(); ++i)
+      md << "| " << verdicts[i].name << " | " << verdicts[i].measured << " | " << verdicts[i].goal << " | **" << verdicts[i].verdict << "** |\n";
+    md << "\n";
+  }
 
   // Kernel legend.
   if (!order.empty()) {
@@ -483,33 +558,70 @@ int main(int argc, char** argv) {
 
   // End to end.
   if (!e2e_recs.empty()) {
-    const json& em = e2e["meta"];
-    md << "## End to end: ResNet-18, 224x224, " << int(em["threads"]) << " threads\n\n"
-       << "`ds`: this repository's ResNet-18, DenseShift 3-bit, FP32 stem and fc (the default policy), exported to a `.dsm` "
-          "file (" << fmt("%.2f", double(em["model_file_bytes"]) / 1e6) << " MB) and run by the engine on its default "
-          "kernel (`" << em.value("default_kernel", def_kernel) << "`); `ds_fastest`: the same file on `"
-       << (em.value("fma_kernel", "").empty() ? std::string("--kernel fastest` (not run here)") : em.value("fma_kernel", "") + "` (`--kernel fastest`)")
-       << ". libtorch " << std::string(em["libtorch"]) << " FP32, the same network with the fp32 method: `torch_eager` (eval, "
-          "NoGradGuard; its convolution dispatches to oneDNN), `torch_mkldnn` (oneDNN tensor path: BN folded, weights "
-          "reordered once, `to_mkldnn()` input, as `torch.utils.mkldnn`), `torch_eager_nomkldnn` (`setUserEnabledMkldnn(false)`: "
-          "libtorch without oneDNN). Each contender runs in its own process; peak memory is that process's VmHWM after "
-          "warm-up and timed runs (high-water mark reset after the model is built), next to an idle process that loaded "
-          "the same libraries (libtorch included, which the engine does not need). Between measurements the driver idles "
-          "at least " << fmt("%.0f", em.value("gap_ms", 0.0)) << " ms and until no child uses CPU; \"CPU after\" is the "
-          "CPU time a contender's process used after its own measurement ended (spinning worker threads). Each "
-          "measurement starts with one untimed run (warm caches), then times back-to-back runs (>= "
-       << fmt("%.0f", em.value("min_ms", 0.0)) << " ms) on " << (em.value("input", "random") == "grey" ? "a constant 0.5 input" : "N(0, 1) input") << ".\n\n"
-       << "| contender | batch | median ms | images/s | ds speedup over it | ds_fastest speedup over it | peak RSS MB | "
-          "peak over idle MB | CPU after ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    for (const auto& [key, r] : e2e_recs) {
-      const double m = r["median_ms"];
-      const double hwm = double(r["peak_rss_kb"]) / 1024, idle = double(r["idle_peak_rss_kb"]) / 1024;
-      auto sp = [&](const char* c) { return key.second == c || e2e_ms(key.first, c) <= 0 ? std::string("-") : x(m / e2e_ms(key.first, c)); };
-      md << "| " << key.second << " | " << key.first << " | " << ms(m) << " | " << fmt("%.1f", double(r["images_per_s"])) << " | "
-         << sp("ds") << " | " << sp("ds_fastest") << " | " << fmt("%.1f", hwm) << " | " << fmt("%.1f", hwm - idle) << " | "
-         << (r.contains("after_cpu_ms") ? fmt("%.1f", std::max(double(r["after_cpu_ms"]), 0.0) + 1e-9) : std::string("-")) << " |\n";
+    const json& em = e2e_metas.front();
+    std::string ort_version;
+    for (const auto& [k, r] : e2e_recs)
+      if (k.contender == "ort" && r.value("info", std::string()).find("onnxruntime-node=") != std::string::npos) {
+        const std::string info = r["info"];
+        ort_version = info.substr(info.find('=') + 1, info.find(' ') - info.find('=') - 1);
+      }
+    md << "## End to end\n\n"
+       << "`ds`: this repository's network, DenseShift 3-bit, FP32 stem and fc (the default policy), random weights, exported "
+          "to a `.dsm` file and run by the engine on its default kernel (`" << em.value("default_kernel", def_kernel) << "`); "
+          "`ds_fastest`: the same file on `"
+       << (em.value("fma_kernel", "").empty() ? std::string("--kernel fastest` (not run here)") : em.value("fma_kernel", "") + "` (`--kernel fastest`, not multiply-free)")
+       << ". `ort`: ONNX Runtime " << (ort_version.empty() ? std::string("(not run: ") + em.value("ort_skipped", "") + ")" : ort_version)
+       << " (npm `onnxruntime-node`, CPU provider; `bench/ort_child.js`: all graph optimizations, intra-op threads = "
+          "the thread count, sequential execution, timed around back-to-back `session.run` calls, so node's binding is "
+          "included: tens of microseconds per call) on the `.dsm`'s ONNX export. libtorch " << em.value("libtorch", std::string("-"))
+       << " FP32, the same network with the fp32 method: `torch_eager` (eval, NoGradGuard; its convolution dispatches to "
+          "oneDNN), `torch_mkldnn` (ResNet-18 only: oneDNN tensor path, BN folded, weights reordered once, `to_mkldnn()` "
+          "input, as `torch.utils.mkldnn`), `torch_eager_nomkldnn` (`setUserEnabledMkldnn(false)`). Each contender runs in "
+          "its own process: the engine in `bench_e2e_engine` (no libtorch), libtorch in `bench_e2e`, ONNX Runtime in "
+          "node. Peak RSS is that process's VmHWM after warm-up and timed runs (high-water mark reset after the model is "
+          "built); \"idle floor\" is an idle process of the same runtime (the same libraries loaded, no model). Between "
+          "measurements the driver idles at least " << fmt("%.0f", em.value("gap_ms", 0.0)) << " ms and until no child "
+          "uses CPU; \"CPU after\" is the CPU time a contender's process used after its own measurement ended (spinning "
+          "worker threads). Each measurement starts with one untimed run (warm caches), then times back-to-back runs (>= "
+       << fmt("%.0f", em.value("min_ms", 0.0)) << " ms) on " << (em.value("input", "random") == "grey" ? "a constant 0.5 input" : "N(0, 1) input")
+       << "; the time is the median of " << em.value("rounds", 0) << " interleaved rounds.\n\n";
+    std::set<std::string> models;
+    for (const auto& [k, r] : e2e_recs) models.insert(k.model);
+    for (const std::string& m : {std::string("resnet18"), std::string("resnet20")}) {
+      if (!models.count(m)) continue;
+      md << "### " << (m == "resnet18" ? "ResNet-18, 224x224x3, 1000 classes" : "ResNet-20 (CIFAR-style), 28x28x1, 10 classes") << "\n\n"
+         << "| contender | threads | batch | median ms | images/s | ds speedup over it | ds_fastest speedup over it | "
+            "peak RSS MB | idle floor MB | CPU after ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      std::set<std::pair<int, int>> settings;  // (-threads, batch): most threads first
+      for (const auto& [k, r] : e2e_recs)
+        if (k.model == m) settings.insert({-k.threads, k.batch});
+      for (const auto& [nt, b] : settings)
+        for (const char* c : kE2eContenders) {
+          auto it = e2e_recs.find({m, -nt, b, c});
+          if (it == e2e_recs.end()) continue;
+          const json& r = it->second;
+          const double med_ms = r["median_ms"];
+          auto sp = [&](const char* e) { return std::string(c) == e || e2e_ms(m, -nt, b, e) <= 0 ? std::string("-") : x(med_ms / e2e_ms(m, -nt, b, e)); };
+          md << "| " << c << " | " << -nt << " | " << b << " | " << ms(med_ms) << " | " << fmt("%.1f", double(r["images_per_s"])) << " | "
+             << sp("ds") << " | " << sp("ds_fastest") << " | " << fmt("%.1f", double(r["peak_rss_kb"]) / 1024) << " | "
+             << fmt("%.1f", double(r["idle_peak_rss_kb"]) / 1024) << " | "
+             << (r.contains("after_cpu_ms") ? fmt("%.1f", std::max(double(r["after_cpu_ms"]), 0.0) + 1e-9) : std::string("-")) << " |\n";
+        }
+      md << "\n";
     }
-    md << "\nIdle process: " << fmt("%.1f", double(e2e_recs.begin()->second["idle_peak_rss_kb"]) / 1024) << " MB.\n\n";
+  }
+
+  // Start-up: whole commands, one image.
+  if (startup.is_object()) {
+    md << "## Start-up: one image through `infer`\n\nWall time from fork to exit and peak RSS (ru_maxrss) of the whole "
+          "command, as a user runs it: the deployment CLI `denseshift-run` (engine and image decoders only) against the "
+          "training CLI `denseshift` (the same code, linked with libtorch). `bench_startup` runs the commands "
+          "interleaved, after one untimed run each (binaries and model in the page cache); median (p10-p90) of "
+       << startup.value("rounds", 0) << " rounds.\n\n| command | median ms | p10-p90 ms | peak RSS MB |\n|---|---:|---:|---:|\n";
+    for (const auto& r : startup["records"])
+      md << "| `" << std::string(r["command"]) << "` | " << ms(double(r["median_ms"])) << " | " << ms(double(r["p10_ms"])) << "-"
+         << ms(double(r["p90_ms"])) << " | " << fmt("%.1f", double(r["peak_rss_kb"]) / 1024) << " |\n";
+    md << "\n";
   }
 
   if (!a["--plot-png"].empty()) md << "## Plot\n\n![per-layer speedups](benchmarks.png)\n\n"
@@ -551,8 +663,12 @@ int main(int argc, char** argv) {
     if (n == 0) std::fprintf(stderr, "bench_report: no batch-1 conv records at %d threads for the plot\n", all);
   }
 
-  std::printf("\nTargets of issue 4%s:\n", quick ? " (SMOKE RUN: not the results)" : "");
-  for (const auto& v : verdicts) std::printf("  %-110s %8s (goal %s): %s\n", v.name.c_str(), v.measured.c_str(), v.goal.c_str(), v.verdict.c_str());
+  for (size_t i = 0; i < verdicts.size(); ++i) {
+    if (i == 0 || i == n_issue4)
+      std::printf("\nTargets of issue %s%s:\n", i == 0 ? "4" : "15", quick ? " (SMOKE RUN: not the results)" : "");
+    const Verdict& v = verdicts[i];
+    std::printf("  %-110s %8s (goal %s): %s\n", v.name.c_str(), v.measured.c_str(), v.goal.c_str(), v.verdict.c_str());
+  }
   std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }
