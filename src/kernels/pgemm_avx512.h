@@ -62,37 +62,110 @@ struct Avx512Panel {
     return scratch;
   }
 
-  static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
-                   const PanelEpilogue* ep, int m, const float* res) {
-    Acc6x16 acc2;
-    load_tile(acc2, y, ldy, rows, io, accumulate);
-    __m512 acc[kPanelRows];
-    for (int r = 0; r < kPanelRows; ++r) acc[r] = join(acc2[r][0], acc2[r][1]);
+  // One 6x16 tile, or two side by side (tile2: the same 6 rows of weights against two 16-column
+  // tiles of x, 6x32). Two tiles give 12 independent accumulators: a core with two 512-bit FMA
+  // pipes and a 4-cycle FMA latency needs 8 in flight, so 6 cap it at 75% of its peak (Intel
+  // Sapphire Rapids); each broadcast weight also serves twice. The order of the additions per
+  // output is unchanged (k ascending), so the results are bit-identical to one tile at a time.
+  template <int kTiles>
+  static void tiles(int kc, const uint32_t* w, const TileIO* io, float* y, size_t ldy, int rows, bool accumulate,
+                    const PanelEpilogue* ep, int m, const float* res) {
+    __m512 acc[kTiles][kPanelRows];
+    for (int t = 0; t < kTiles; ++t) {
+      Acc6x16 acc2;
+      load_tile(acc2, y, ldy, rows, io[t], accumulate);
+      for (int r = 0; r < kPanelRows; ++r) acc[t][r] = join(acc2[r][0], acc2[r][1]);
+    }
     // Exponent rows: bits(x) - (127 << 23) + bits(+-2^P) = bits(x) + (s << 31 | P << 23); the
     // zero-weight rows use the word (s << 31 | (E-1) << 23) and the mask instead.
     const __m512i bias = _mm512_set1_epi32(kExpBias<kFma, kZero>);
     const uint32_t* keep = w + keep_offset(kc);
     for (int k = 0; k < kc; ++k) {
-      const __m512 x = load_x16(io, k);
+      __m512 x[kTiles];
+      for (int t = 0; t < kTiles; ++t) x[t] = load_x16(io[t], k);
       const uint32_t* wk = w + size_t(k) * kPanelRows;
       const float* wf = reinterpret_cast<const float*>(wk);
-      for (int r = 0; r < kFma; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wf[r]), x, acc[r]);
+      for (int r = 0; r < kFma; ++r) {
+        const __m512 wr = _mm512_set1_ps(wf[r]);
+        for (int t = 0; t < kTiles; ++t) acc[t][r] = _mm512_fmadd_ps(wr, x[t], acc[t][r]);
+      }
       if constexpr (kFma < kPanelRows) {
-        const __m512i a = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(x), bias) : _mm512_castps_si512(x);
+        __m512i xa[kTiles];
+        for (int t = 0; t < kTiles; ++t)
+          xa[t] = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(x[t]), bias) : _mm512_castps_si512(x[t]);
         for (int r = kFma; r < kPanelRows; ++r) {
-          __m512i t = _mm512_add_epi32(a, _mm512_set1_epi32(int(wk[r])));
-          if constexpr (kZero) t = _mm512_and_si512(t, _mm512_set1_epi32(int(keep[size_t(k) * kPanelRows + r])));
-          acc[r] = _mm512_add_ps(acc[r], _mm512_castsi512_ps(t));
+          const __m512i wr = _mm512_set1_epi32(int(wk[r]));
+          for (int t = 0; t < kTiles; ++t) {
+            __m512i p = _mm512_add_epi32(xa[t], wr);
+            if constexpr (kZero) p = _mm512_and_si512(p, _mm512_set1_epi32(int(keep[size_t(k) * kPanelRows + r])));
+            acc[t][r] = _mm512_add_ps(acc[t][r], _mm512_castsi512_ps(p));
+          }
         }
       }
     }
-    for (int r = 0; r < kPanelRows; ++r) {
-      acc2[r][0] = _mm512_castps512_ps256(acc[r]);
-      acc2[r][1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
+    for (int t = 0; t < kTiles; ++t) {
+      Acc6x16 acc2;
+      for (int r = 0; r < kPanelRows; ++r) {
+        acc2[r][0] = _mm512_castps512_ps256(acc[t][r]);
+        acc2[r][1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t][r]), 1));
+      }
+      store_tile(acc2, y, ldy, rows, io[t], ep, m, res);
     }
-    store_tile(acc2, y, ldy, rows, io, ep, m, res);
+  }
+  static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
+                   const PanelEpilogue* ep, int m, const float* res) {
+    tiles<1>(kc, w, &io, y, ldy, rows, accumulate, ep, m, res);
+  }
+  static void tile2(int kc, const uint32_t* w, const TileIO* io, float* y, size_t ldy, int rows, bool accumulate,
+                    const PanelEpilogue* ep, int m, const float* res) {
+    tiles<2>(kc, w, io, y, ldy, rows, accumulate, ep, m, res);
   }
 };
+
+// kTiles pixel tiles of the wide form from tile t on, against one block of decoded weights wp
+// (rows m0 .. m0 + rows - 1). Per output the additions run k ascending whatever kTiles is.
+template <int kFma, bool kZero, int kTiles>
+inline void wide_tiles(const PanelGemmArgs& a, const float* wp, const uint32_t* keep, int m0, int rows, int t,
+                       __m512i bias) {
+  const int K = a.w->K;
+  const float* xb[kTiles][kWidePixels];
+  __m512 acc[kTiles][kWidePixels];
+  for (int q = 0; q < kTiles; ++q)
+    for (int j = 0; j < kWidePixels; ++j) xb[q][j] = a.x_base + a.pixels[t + q].x[j], acc[q][j] = _mm512_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const __m512 wv = _mm512_loadu_ps(wp + size_t(k) * kWideRows);
+    const int32_t o = a.koff[k];
+    for (int q = 0; q < kTiles; ++q)
+      for (int j = 0; j < kFma; ++j) acc[q][j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xb[q][j][o]), acc[q][j]);
+    if constexpr (kFma < kWidePixels) {
+      const __m512i wi = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(wv), bias) : _mm512_castps_si512(wv);
+      const __m512i kv = kZero ? _mm512_loadu_si512(keep + size_t(k) * kWideRows) : _mm512_setzero_si512();
+      for (int q = 0; q < kTiles; ++q)
+        for (int j = kFma; j < kWidePixels; ++j) {
+          uint32_t xbits;
+          __builtin_memcpy(&xbits, xb[q][j] + o, 4);
+          __m512i prod = _mm512_add_epi32(wi, _mm512_set1_epi32(int(xbits)));
+          if constexpr (kZero) prod = _mm512_and_si512(prod, kv);
+          acc[q][j] = _mm512_add_ps(acc[q][j], _mm512_castsi512_ps(prod));
+        }
+    }
+  }
+  for (int q = 0; q < kTiles; ++q) {
+    const PixelTile& pt = a.pixels[t + q];
+    for (int j = 0; j < pt.n; ++j) {
+      float v[kWideRows];
+      _mm512_storeu_ps(v, acc[q][j]);
+      for (int r = 0; r < rows; ++r) {
+        const int m = m0 + r;
+        const size_t at = size_t(m) * a.ldy + size_t(pt.y[j]);
+        float out = v[r] * (a.ep.scale ? a.ep.scale[m] : 1.f) + (a.ep.bias ? a.ep.bias[m] : 0.f);
+        if (a.ep.residual) out += a.ep.residual[at];
+        if (a.ep.relu) out = out > 0.f ? out : 0.f;
+        a.y[at] = out;
+      }
+    }
+  }
+}
 
 // The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 6 output pixels,
 // the whole K per tile in registers. Per k: one ZMM of decoded weights (16 channels), and per
@@ -123,40 +196,9 @@ inline void run_wide(const PanelGemmArgs& a) {
     }
     const uint32_t* keep = scratch + keep_at;
     const int m0 = b * kWideRows, rows = M - m0 < kWideRows ? M - m0 : kWideRows;
-    for (int t = a.p0; t < a.p1; ++t) {
-      const PixelTile& pt = a.pixels[t];
-      const float* xb[kWidePixels];
-      for (int j = 0; j < kWidePixels; ++j) xb[j] = a.x_base + pt.x[j];
-      __m512 acc[kWidePixels];
-      for (auto& v : acc) v = _mm512_setzero_ps();
-      for (int k = 0; k < K; ++k) {
-        const __m512 wv = _mm512_loadu_ps(wp + size_t(k) * kWideRows);
-        const int32_t o = a.koff[k];
-        for (int j = 0; j < kFma; ++j) acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xb[j][o]), acc[j]);
-        if constexpr (kFma < kWidePixels) {
-          const __m512i wi = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(wv), bias) : _mm512_castps_si512(wv);
-          const __m512i kv = kZero ? _mm512_loadu_si512(keep + size_t(k) * kWideRows) : _mm512_setzero_si512();
-          for (int j = kFma; j < kWidePixels; ++j) {
-            uint32_t xbits;
-            __builtin_memcpy(&xbits, xb[j] + o, 4);
-            __m512i prod = _mm512_add_epi32(wi, _mm512_set1_epi32(int(xbits)));
-            if constexpr (kZero) prod = _mm512_and_si512(prod, kv);
-            acc[j] = _mm512_add_ps(acc[j], _mm512_castsi512_ps(prod));
-          }
-        }
-      }
-      for (int j = 0; j < pt.n; ++j) {
-        float v[kWideRows];
-        _mm512_storeu_ps(v, acc[j]);
-        for (int r = 0; r < rows; ++r) {
-          const int m = m0 + r;
-          const size_t at = size_t(m) * a.ldy + size_t(pt.y[j]);
-          float out = v[r] * (a.ep.scale ? a.ep.scale[m] : 1.f) + (a.ep.bias ? a.ep.bias[m] : 0.f);
-          if (a.ep.residual) out += a.ep.residual[at];
-          if (a.ep.relu) out = out > 0.f ? out : 0.f;
-          a.y[at] = out;
-        }
-      }
+    for (int t = a.p0; t < a.p1; t += 2) {  // two pixel tiles at once: 12 accumulators (see tiles above)
+      if (t + 1 < a.p1) wide_tiles<kFma, kZero, 2>(a, wp, keep, m0, rows, t, bias);
+      else wide_tiles<kFma, kZero, 1>(a, wp, keep, m0, rows, t, bias);
     }
   }
 }

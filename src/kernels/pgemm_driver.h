@@ -10,6 +10,8 @@
 //   tile(kc, panel, io, y, ldy, rows, accumulate, ep, m, residual)
 //                      the 6x16 micro-kernel on rows m .. m + rows - 1 (y and residual point at
 //                      row m): y = [y +] panel * x for the tile io describes, then ep if not null
+//   tile2(kc, panel, io[2], ...)   optional: the same on two tiles at once (6x32); the driver then
+//                      pairs neighbouring tiles, and runs tile on an odd one out
 //
 // Loop order, BLIS-style: for each block of K, for each chunk of up to 16 row blocks, decode the
 // chunk's panels once (<= 16 x 256 x 6 elements: L2), then for each x panel (256 x 16 floats: L1)
@@ -21,6 +23,15 @@
 
 namespace ds::kernels::detail {
 namespace {
+
+template <class P, class = void>
+struct HasTile2 {
+  static constexpr bool value = false;
+};
+template <class P>
+struct HasTile2<P, decltype(void(&P::tile2))> {
+  static constexpr bool value = true;
+};
 
 inline int imin(int a, int b) { return a < b ? a : b; }
 inline int imax(int a, int b) { return a > b ? a : b; }
@@ -52,29 +63,39 @@ inline void run_panel_gemm(const PanelGemmArgs& a) {
     for (int c0 = a.mb0; c0 < a.mb1; c0 += kChunk) {
       const int nb = imin(kChunk, a.mb1 - c0);
       for (int i = 0; i < nb; ++i) panels[i] = P::panel(w, c0 + i, k0, kc, scratch + size_t(i) * stride);
-      for (int p = a.p0; p < a.p1; ++p) {
-        TileIO io;
-        if (a.tiles) {
-          const ColumnTile& t = a.tiles[p];
-          for (int h = 0; h < 2; ++h) {
-            io.x[h] = a.x_base + t.x[h];
-            io.y[h] = size_t(t.y[h]);
-            io.n[h] = t.n[h];
+      constexpr int kStep = HasTile2<P>::value ? 2 : 1;
+      for (int p = a.p0; p < a.p1; p += kStep) {
+        const int np = imin(kStep, a.p1 - p);
+        TileIO io[2];
+        for (int q = 0; q < np; ++q) {
+          if (a.tiles) {
+            const ColumnTile& t = a.tiles[p + q];
+            for (int h = 0; h < 2; ++h) {
+              io[q].x[h] = a.x_base + t.x[h];
+              io[q].y[h] = size_t(t.y[h]);
+              io[q].n[h] = t.n[h];
+            }
+            io[q].koff = a.koff + k0;
+          } else {
+            const int n0 = (p + q) * kPanelCols, cols = imin(kPanelCols, a.N - n0);
+            io[q].x[0] = a.xp + (size_t(p + q) * size_t(K) + size_t(k0)) * kPanelCols;
+            io[q].x[1] = io[q].x[0] + 8;
+            io[q].y[0] = size_t(n0), io[q].y[1] = size_t(n0) + 8;
+            io[q].n[0] = imin(8, cols), io[q].n[1] = imax(0, cols - 8);
+            io[q].koff = nullptr;
           }
-          io.koff = a.koff + k0;
-        } else {
-          const int n0 = p * kPanelCols, cols = imin(kPanelCols, a.N - n0);
-          io.x[0] = a.xp + (size_t(p) * size_t(K) + size_t(k0)) * kPanelCols;
-          io.x[1] = io.x[0] + 8;
-          io.y[0] = size_t(n0), io.y[1] = size_t(n0) + 8;
-          io.n[0] = imin(8, cols), io.n[1] = imax(0, cols - 8);
-          io.koff = nullptr;
         }
         for (int i = 0; i < nb; ++i) {
           const int m = (c0 + i) * kPanelRows, rows = imin(kPanelRows, M - m);
           const size_t at = size_t(m) * a.ldy;
           const float* res = (last && a.ep.residual) ? a.ep.residual + at : nullptr;
-          P::tile(kc, panels[i], io, a.y + at, a.ldy, rows, k0 > 0, ep, m, res);
+          if constexpr (HasTile2<P>::value) {
+            if (np == 2) {
+              P::tile2(kc, panels[i], io, a.y + at, a.ldy, rows, k0 > 0, ep, m, res);
+              continue;
+            }
+          }
+          P::tile(kc, panels[i], io[0], a.y + at, a.ldy, rows, k0 > 0, ep, m, res);
         }
       }
     }
