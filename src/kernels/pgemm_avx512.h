@@ -28,12 +28,17 @@ inline __m512 join(__m256 lo, __m256 hi) {
   return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_zextpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
 }
 
-// The 16 floats of x at k: a packed panel, or the two indirect halves joined.
+// The 16 floats of x at k: a packed panel, or the two indirect halves joined. kAdjacent: the
+// halves are known to be 8 floats apart (16 outputs along one row), so one load does, without the
+// join's shuffle, which takes the port of the second FMA pipe on Intel cores.
+template <bool kAdjacent = false>
 inline __m512 load_x16(const TileIO& io, int k) {
   if (!io.koff) return _mm512_loadu_ps(io.x[0] + size_t(k) * kPanelCols);
   const int32_t o = io.koff[k];
+  if constexpr (kAdjacent) return _mm512_loadu_ps(io.x[0] + o);
   return join(_mm256_loadu_ps(io.x[0] + o), _mm256_loadu_ps(io.x[1] + o));
 }
+inline bool halves_adjacent(const TileIO& io) { return !io.koff || io.x[1] == io.x[0] + 8; }
 
 // What the exponent rows add to bits(x): with FMA rows in the tile (the hybrid) the panel holds
 // float bits s << 31 | (P + 127) << 23 and x is biased by -(127 << 23) once per k; without them
@@ -67,7 +72,7 @@ struct Avx512Panel {
   // pipes and a 4-cycle FMA latency needs 8 in flight, so 6 cap it at 75% of its peak (Intel
   // Sapphire Rapids); each broadcast weight also serves twice. The order of the additions per
   // output is unchanged (k ascending), so the results are bit-identical to one tile at a time.
-  template <int kTiles>
+  template <int kTiles, bool kAdjacent>
   static void tiles(int kc, const uint32_t* w, const TileIO* io, float* y, size_t ldy, int rows, bool accumulate,
                     const PanelEpilogue* ep, int m, const float* res) {
     __m512 acc[kTiles][kPanelRows];
@@ -82,7 +87,7 @@ struct Avx512Panel {
     const uint32_t* keep = w + keep_offset(kc);
     for (int k = 0; k < kc; ++k) {
       __m512 x[kTiles];
-      for (int t = 0; t < kTiles; ++t) x[t] = load_x16(io[t], k);
+      for (int t = 0; t < kTiles; ++t) x[t] = load_x16<kAdjacent>(io[t], k);
       const uint32_t* wk = w + size_t(k) * kPanelRows;
       const float* wf = reinterpret_cast<const float*>(wk);
       for (int r = 0; r < kFma; ++r) {
@@ -114,11 +119,13 @@ struct Avx512Panel {
   }
   static void tile(int kc, const uint32_t* w, const TileIO& io, float* y, size_t ldy, int rows, bool accumulate,
                    const PanelEpilogue* ep, int m, const float* res) {
-    tiles<1>(kc, w, &io, y, ldy, rows, accumulate, ep, m, res);
+    if (halves_adjacent(io)) tiles<1, true>(kc, w, &io, y, ldy, rows, accumulate, ep, m, res);
+    else tiles<1, false>(kc, w, &io, y, ldy, rows, accumulate, ep, m, res);
   }
   static void tile2(int kc, const uint32_t* w, const TileIO* io, float* y, size_t ldy, int rows, bool accumulate,
                     const PanelEpilogue* ep, int m, const float* res) {
-    tiles<2>(kc, w, io, y, ldy, rows, accumulate, ep, m, res);
+    if (halves_adjacent(io[0]) && halves_adjacent(io[1])) tiles<2, true>(kc, w, io, y, ldy, rows, accumulate, ep, m, res);
+    else tiles<2, false>(kc, w, io, y, ldy, rows, accumulate, ep, m, res);
   }
 };
 
