@@ -9,7 +9,10 @@
 // intra-op threads = the run's thread count, sequential execution (one inter-op thread), the CPU
 // memory arena on. Timing is taken here, around back-to-back `session.run` calls, so it includes
 // node's binding (creating the input/output tensor objects): a few tens of microseconds per call.
-// --profile PREFIX turns on ONNX Runtime's per-node profiler (a JSON trace; scripts/profile_resnet18.sh).
+//
+// Standalone (no protocol), for scripts/profile_resnet18.sh: with --runs N it runs once untimed, then
+// N times under ONNX Runtime's per-node profiler (--profile PREFIX: its JSON trace goes to
+// PREFIX_<date>.json), and prints one line per node, in graph order: "name<TAB>op<TAB>median ms".
 "use strict";
 const fs = require("fs");
 
@@ -18,6 +21,10 @@ for (let i = 2; i + 1 < process.argv.length; i += 2) args[process.argv[i].replac
 const CMD_FD = 3, REPLY_FD = 4;
 
 function reply(line) {
+  if (args.runs) {  // standalone: no parent on fd 4
+    if (line.startsWith("error")) process.stderr.write(line + "\n");
+    return;
+  }
   fs.writeSync(REPLY_FD, line + "\n");
 }
 
@@ -91,6 +98,7 @@ function inputValues(n, grey) {
     process.exit(1);
   }
   const run = async () => { if (session) await session.run(feeds); };
+  if (args.runs) return profileRuns(session, run, Number(args.runs), args.profile);
   const reset = resetPeakRss();
   reply(`ready ${info}${reset ? "" : " (peak includes construction)"}`);
   for (let cmd; (cmd = readLine()) !== null;) {
@@ -106,9 +114,34 @@ function inputValues(n, grey) {
       break;
     }
   }
-  if (session && args.profile) {
-    const file = session.endProfiling ? session.endProfiling() : "";
-    if (file) process.stderr.write(`ort_child.js: profile written to ${file}\n`);
-  }
   process.exit(0);
 })();
+
+// The per-node medians of a profiled session (standalone mode). The profiler starts with the
+// session, so the trace also holds the untimed first run: its events are dropped by count.
+async function profileRuns(session, run, n, prefix) {
+  const path = require("path");
+  if (!session || !prefix) throw new Error("--runs needs --child ort and --profile PREFIX");
+  await run();
+  const first = Date.now();
+  for (let i = 0; i < n; ++i) await run();
+  session.endProfiling();
+  const dir = path.dirname(prefix), base = path.basename(prefix);
+  const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith(".json"))
+    .map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!files.length) throw new Error(`no profile ${prefix}*.json written`);
+  const events = JSON.parse(fs.readFileSync(files[0], "utf8"));
+  const nodes = new Map();  // name -> {op, durations in us}, in first-seen (graph) order
+  for (const e of events)
+    if (e.cat === "Node" && e.name.endsWith("_kernel_time")) {
+      const name = e.name.slice(0, -"_kernel_time".length);
+      if (!nodes.has(name)) nodes.set(name, { op: (e.args && e.args.op_name) || "?", us: [] });
+      nodes.get(name).us.push(e.dur);
+    }
+  for (const [name, { op, us }] of nodes) {
+    const timed = us.slice(-n).sort((a, b) => a - b);  // the last n runs
+    process.stdout.write(`${name}\t${op}\t${(timed[(timed.length - 1) >> 1] / 1000).toFixed(4)}\n`);
+  }
+  process.stderr.write(`ort_child.js: ${n} profiled runs in ${Date.now() - first} ms, trace ${files[0]}\n`);
+  process.exit(0);
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Where the engine's time goes on ResNet-18 (224x224, batch 1, DenseShift 3-bit, FP32 stem and fc):
 # per-layer times and GFLOP/s from the engine's own timer (DS_PROFILE=1), per kernel, next to the
-# machine's measured FMA peak, and a `perf` profile by function where perf works. Writes
+# machine's measured FMA peak; the same layers on ONNX Runtime (its per-node profiler, on the
+# model's ONNX export; skipped with the reason where npm cannot install it); and a `perf` profile
+# by function where perf works. Writes
 # docs/profile_resnet18.md (the evidence behind the "why" of docs/benchmarks.md).
 #
 #   scripts/profile_resnet18.sh [--build-dir DIR] [--threads N] [--runs N]
@@ -27,11 +29,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "[profile] 1/4 the model file (bench_e2e --save-model)"
-"$build/bench/bench_e2e" --quick --contenders ds --save-model "$tmp/r18.dsm" --out "$tmp/e2e.json" > /dev/null
+"$build/bench/bench_e2e" --quick --contenders ds --save-model "$tmp/r18.dsm" --save-onnx "$tmp/r18.onnx" --out "$tmp/e2e.json" > /dev/null
 echo "[profile] 2/4 the machine's FMA peak (bench_probe)"
 "$build/bench/bench_probe" --quick --out "$tmp/probe.json" > "$tmp/probe.txt"
-peak1=$(awk '/AVX2 FMA GFLOP/ {print $4}' "$tmp/probe.txt")
-peakn=$(awk '/AVX2 FMA GFLOP/ {print $5}' "$tmp/probe.txt")
+# The better of the AVX2 and AVX-512 peaks: cores with two 512-bit FMA pipes double the AVX2 one.
+peak1=$(awk '/FMA GFLOP/ && $(NF-1) > p {p = $(NF-1)} END {print p}' "$tmp/probe.txt")
+peakn=$(awk '/FMA GFLOP/ && $NF > p {p = $NF} END {print p}' "$tmp/probe.txt")
 
 # Per-layer medians over $runs runs of one kernel: "index | description | CxHxW | ms".
 layers() {  # kernel threads -> table rows
@@ -74,7 +77,7 @@ echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and 
   echo "Model: this repository's ResNet-18 (224x224, DenseShift 3-bit, FP32 stem and fc, random init;"
   echo "\`bench_e2e --save-model\`), batch 1. Per layer: the median of $runs runs of the engine's own"
   echo "per-layer timer (\`DS_PROFILE=1 build/bench/engine_bench MODEL KERNEL THREADS 1 $runs\`)."
-  echo "Measured FP32 FMA peak of this machine (\`bench_probe\`): $peak1 GFLOP/s on 1 thread, $peakn on $threads."
+  echo "Measured FP32 FMA peak of this machine (\`bench_probe\`, the better of AVX2 and AVX-512): $peak1 GFLOP/s on 1 thread, $peakn on $threads."
   echo "GFLOP/s count a direct convolution's multiply-adds (2 FLOPs each): a layer that runs as Winograd"
   echo "(\`f32_winograd_*\` kernels, stride-1 3x3 layers) does 2.25x (F(2x2)) or 4x (F(4x4)) fewer, so"
   echo "its share of the peak can pass 100%."
@@ -100,6 +103,44 @@ echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and 
         printf "| | **sum of layers** | | **%.2f** | **%.0f** | **%.0f%%** |\n\n", t, f / t / 1e6, 100 * f / t / 1e6 / p }'
     done
   done
+  # ONNX Runtime on the same weights: per-node medians from its profiler (bench/ort_child.js
+  # --runs). The exporter names each node's output v<i+1> after the engine's layer i, and ONNX
+  # Runtime keeps the names through its fusions (v4_conv_nchwc: layer 3's conv with its residual
+  # add fused), so the rows pair up by that number; its layout reorders have no engine layer.
+  echo "[profile] ONNX Runtime per node" >&2
+  if ort_dir=$(bash scripts/install_onnxruntime.sh "$build/onnxruntime-node" 2> "$tmp/ort_err.txt"); then
+    for t in 1 "$threads"; do
+      node bench/ort_child.js --ort "$ort_dir" --child ort --model "$tmp/r18.onnx" --batch 1 --threads "$t" \
+        --shape 3,224,224 --runs "$runs" --profile "$tmp/ortprof_t$t" > "$tmp/ort_t$t.tsv" 2> "$tmp/ort_log.txt"
+      layers "$fastest_kernel" "$t" > "$tmp/fast_t$t.txt"
+      echo "## ONNX Runtime against \`$fastest_kernel\`, per layer, $t thread(s)"
+      echo
+      echo "ONNX Runtime $(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$ort_dir/package.json") (npm \`onnxruntime-node\`, CPU, all graph"
+      echo "optimizations), per-node median of $runs profiled runs (\`node bench/ort_child.js ... --threads $t --runs $runs"
+      echo "--profile PREFIX\`); engine: as above. Ratio: ONNX Runtime ms / engine ms (> 1: the engine is faster)."
+      echo
+      echo "| # | engine layer | engine ms | ONNX Runtime node | op | ONNX Runtime ms | ratio |"
+      echo "|---|---|---|---|---|---|---|"
+      awk -F'\t' -v fast="$tmp/fast_t$t.txt" '
+        BEGIN { while ((getline l < fast) > 0) { split(l, f, "|"); d[f[1]] = f[2]; e[f[1]] = f[4]; if (f[1] + 0 > last) last = f[1] + 0 } }
+        { if (match($1, /^v[0-9]+/)) { i = substr($1, 2, RLENGTH - 1) - 1 } else if ($1 ~ /Gemm/) { i = last } else { i = -1 }
+          if (i >= 0 && !(i in on)) { on[i] = $1; oo[i] = $2; om[i] = $3 } else { xn[++nx] = $1; xo[nx] = $2; xm[nx] = $3 } }
+        END {
+          for (i = 0; i <= last; i++) {
+            r = (i in om && e[i] > 0) ? sprintf("%.2fx", om[i] / e[i]) : "-"
+            printf "| %d | %s | %.4f | %s | %s | %s | %s |\n", i, d[i], e[i], (i in on) ? on[i] : "-", (i in oo) ? oo[i] : "-", (i in om) ? sprintf("%.4f", om[i]) : "-", r
+            te += e[i]; to += (i in om) ? om[i] : 0
+          }
+          for (j = 1; j <= nx; j++) { printf "| | (no engine layer) | | %s | %s | %.4f | |\n", xn[j], xo[j], xm[j]; to += xm[j] }
+          printf "| | **sum** | **%.2f** | | | **%.2f** | **%.2fx** |\n\n", te, to, to / te
+        }' "$tmp/ort_t$t.tsv"
+    done
+  else
+    echo "## ONNX Runtime"
+    echo
+    echo "Not measured: $(tail -n1 "$tmp/ort_err.txt")"
+    echo
+  fi
   echo "[profile] 4/4 perf" >&2
   echo "## perf: where the cycles go (\`$fastest_kernel\`, $threads threads)"
   echo

@@ -2,6 +2,7 @@
 # CPU build comes from npm (onnxruntime-node, which bundles libonnxruntime.so), driven by node
 # through ort_run.js. Where npm cannot install it, the test is skipped and says why (ctest shows
 # it as skipped).
+import json
 import os
 import subprocess
 
@@ -31,6 +32,11 @@ def ort_package():
     return r.stdout.strip()
 
 
+def ort_version(pkg):
+    with open(os.path.join(pkg, "package.json")) as f:
+        return json.load(f)["version"]
+
+
 def ort_logits(pkg, onnx_file, x, tmp_path):
     inp, out = tmp_path / "x.f32", tmp_path / "y.f32"
     np.ascontiguousarray(x, np.float32).tofile(inp)
@@ -53,7 +59,7 @@ def test_onnxruntime_gives_the_engines_logits(model_path, reference, tmp_path):
         got = ort_logits(pkg, onnx_file, inputs, tmp_path)
         assert got.shape == expected.shape
         err = np.abs(got - expected).max()
-        print(f"\nONNX Runtime {ORT_VERSION} vs engine, batch {len(inputs)}: max |difference| {err:.2e}")
+        print(f"\nONNX Runtime {ort_version(pkg)} vs engine, batch {len(inputs)}: max |difference| {err:.2e}")
         assert np.all(np.abs(got - expected) <= 1e-4 * np.maximum(1.0, np.abs(expected))), err
         np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
 
