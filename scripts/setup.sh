@@ -13,6 +13,8 @@ PACKAGES=(
   python3-dev python3-numpy python3-pytest pybind11-dev libonnx-dev python3-onnx
   g++-aarch64-linux-gnu qemu-user-static
   libturbojpeg0-dev:arm64 libpng-dev:arm64 zlib1g-dev:arm64   # denseshift-run for aarch64 (multiarch)
+  libsndfile1-dev libsamplerate0-dev libfftw3-dev espeak-ng sox  # speech: audio files, resampling, front end, corpus
+  libsndfile1-dev:arm64 libsamplerate0-dev:arm64 libfftw3-dev:arm64
 )
 
 missing=()

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/deploy_util.h"
 #include "data/dataset.h"
+#include "runtime/audio_frontend.h"
 
 namespace ds::cli {
 namespace {
@@ -31,9 +33,21 @@ EvalNumbers eval_engine(const rt::Engine& e, const data::Dataset& ds, int batch,
   r.confusion.assign(size_t(C), std::vector<size_t>(size_t(C), 0));
   size_t hit1 = 0, hit5 = 0, bad = 0;
   double ms = 0;
+  // Speech models: the dataset yields waveforms; the engine's front end makes the features, and
+  // its time counts in the speed (a deployed model pays it per clip).
+  std::optional<rt::LogMel> front;
+  if (info.audio) front.emplace(*info.audio);
+  std::vector<float> features;
   while (loader.next(b)) {
     double t0 = now_ms();
-    std::vector<float> logits = e.run(b.x.data(), b.n);
+    const float* x = b.x.data();
+    if (front) {
+      const size_t in = size_t(info.in_c) * info.in_h * info.in_w, clip = info.audio->clip_samples;
+      features.resize(size_t(b.n) * in);
+      for (size_t i = 0; i < size_t(b.n); ++i) front->compute(b.x.data() + i * clip, features.data() + i * in);
+      x = features.data();
+    }
+    std::vector<float> logits = e.run(x, b.n);
     ms += now_ms() - t0;
     bad += rt::count_non_finite_rows(logits.data(), size_t(b.n), size_t(C));
     if (all_logits) all_logits->insert(all_logits->end(), logits.begin(), logits.end());
@@ -86,11 +100,19 @@ std::unique_ptr<data::Dataset> open_for_model(const std::string& root, const cor
   std::vector<std::string> classes = info.class_names;
   if (classes.empty())
     for (uint32_t c = 0; c < info.num_classes; ++c) classes.push_back(std::to_string(c));
-  auto ds = data::open_dataset(root, data::Split::kTest, data::OpenOptions{data::Augment::kNone, {info.mean, info.std}, classes});
+  const bool speech = data::is_speech(data::detect_kind(root));
+  if (speech != bool(info.audio))
+    throw std::invalid_argument(root + " holds " + (speech ? "audio" : "pictures") + ", " + model + " takes " +
+                                (info.audio ? "audio" : "pictures"));
+  auto ds = data::open_dataset(root, data::Split::kTest,
+                               data::OpenOptions{data::Augment::kNone, {info.mean, info.std}, classes}, info.audio);
   const data::Shape s = ds->sample_shape();
-  if (uint32_t(s.c) != info.in_c || uint32_t(s.h) != info.in_h || uint32_t(s.w) != info.in_w)
+  // A speech dataset yields the waveforms the model's front end takes.
+  const data::Shape want = info.audio ? data::Shape{1, 1, int(info.audio->clip_samples)}
+                                      : data::Shape{int(info.in_c), int(info.in_h), int(info.in_w)};
+  if (s.c != want.c || s.h != want.h || s.w != want.w)
     throw std::invalid_argument(root + ": samples are " + shape_text(uint32_t(s.c), uint32_t(s.h), uint32_t(s.w)) + ", " +
-                                model + " takes " + shape_text(info.in_c, info.in_h, info.in_w));
+                                model + " takes " + shape_text(uint32_t(want.c), uint32_t(want.h), uint32_t(want.w)));
   return ds;
 }
 

@@ -15,8 +15,10 @@ struct InferInput {
 };
 
 // JPEG and PNG files (one input each) and IDX image files, raw or gzip (their first `idx_limit`
-// images). A file of another kind, a truncated one, or IDX images of another size than the
-// model's are errors naming the file.
+// images); for a speech model, audio files (WAV, FLAC, ...: resampled to the model's rate, through
+// runtime/audio_frontend). A file of another kind, a truncated one, IDX images of another size
+// than the model's, audio for a picture model or a picture for a speech model are errors naming
+// the file.
 std::vector<InferInput> read_infer_inputs(const std::vector<std::string>& files, const core::ModelInfo& info,
                                           size_t idx_limit);
 

@@ -43,9 +43,18 @@ int run_info(const DeployArgs& a) {
   std::printf("model: %s (%zu bytes, format version %u)\n", a.model.c_str(), file.file_size(), file.version());
   std::printf("network: %s, %s\n", info.arch.empty() ? "-" : info.arch.c_str(), info.method.empty() ? "-" : info.method.c_str());
   std::printf("trained on: %s\n", info.dataset.empty() ? "(not recorded)" : info.dataset.c_str());
-  std::printf("input: %s floats (CHW), normalized (pixel / 255 - mean) / std, mean %s, std %s\n",
-              shape_text(info.in_c, info.in_h, info.in_w).c_str(), floats_text(info.mean).c_str(), floats_text(info.std).c_str());
-  if (info.in_h == info.in_w && (info.in_c == 1 || info.in_c == 3))
+  if (info.audio) {
+    std::printf("input: %s floats (1 x mel bands x frames) from audio (WAV, FLAC, ...) resampled to the model's rate\n",
+                shape_text(info.in_c, info.in_h, info.in_w).c_str());
+    std::printf("audio: %s, periodic Hann window, HTK mel, log floor %g, normalized per utterance\n",
+                core::describe_front_end(*info.audio).c_str(), double(info.audio->log_floor));
+  } else {
+    std::printf("input: %s floats (CHW), normalized (pixel / 255 - mean) / std, mean %s, std %s\n",
+                shape_text(info.in_c, info.in_h, info.in_w).c_str(), floats_text(info.mean).c_str(), floats_text(info.std).c_str());
+  }
+  if (info.audio)
+    std::printf("pictures: not taken (a speech model)\n");
+  else if (info.in_h == info.in_w && (info.in_c == 1 || info.in_c == 3))
     std::printf("pictures: shorter side resized to %d, center crop %ux%u%s\n", rt::preprocess_resize_side(info), info.in_h,
                 info.in_w, info.in_c == 1 ? ", luminance (0.299 R + 0.587 G + 0.114 B)" : ", RGB");
   else

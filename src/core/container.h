@@ -19,9 +19,10 @@ class FormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Version 2 added the training dataset's path to META (docs/format.md section 9); version 1
-// files are still read (their META has no dataset).
-constexpr uint32_t kFormatVersion = 2;
+// Version 2 added the training dataset's path to META (docs/format.md section 9); version 3 the
+// AUDF section of speech models (section 10), so that a build which cannot run a speech model's
+// front end refuses the file instead of feeding it pictures. Versions 1 and 2 are still read.
+constexpr uint32_t kFormatVersion = 3;
 
 // Bounds-checked little-endian reading of a section payload; every read past the end throws
 // FormatError naming `what` (e.g. "model.dsm: section GRPH").

@@ -84,6 +84,31 @@ void read_meta(const Container& c, ModelInfo& in) {
   if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last field");
 }
 
+// AUDF: the speech front end (docs/format.md section 10). Its values are checked, and the input
+// shape in META must be the one the front end produces, normalized by it alone.
+void read_audio(const Container& c, ModelInfo& in) {
+  ByteReader r = c.reader("AUDF");
+  AudioFrontEnd fe;
+  fe.sample_rate = r.u32(), fe.clip_samples = r.u32(), fe.n_fft = r.u32(), fe.win_length = r.u32();
+  fe.hop_length = r.u32(), fe.n_mels = r.u32();
+  fe.f_min = r.f32(), fe.f_max = r.f32(), fe.log_floor = r.f32();
+  const uint32_t window = r.u32(), scale = r.u32(), norm = r.u32();
+  if (window != kWindowHannPeriodic) r.fail("unknown window kind " + std::to_string(window) + " (1: periodic Hann)");
+  if (scale != kMelScaleHtk) r.fail("unknown mel scale " + std::to_string(scale) + " (1: HTK)");
+  if (norm != kNormPerUtterance) r.fail("unknown normalization " + std::to_string(norm) + " (1: per utterance)");
+  if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected bytes after the last field");
+  const std::string bad = check_front_end(fe);
+  if (!bad.empty()) r.fail(bad);
+  if (in.in_c != 1 || in.in_h != fe.n_mels || in.in_w != fe.frames())
+    r.fail("the front end makes 1x" + std::to_string(fe.n_mels) + "x" + std::to_string(fe.frames()) +
+           " inputs, META says the model takes " + std::to_string(in.in_c) + "x" + std::to_string(in.in_h) + "x" +
+           std::to_string(in.in_w));
+  if (in.mean[0] != 0.f || in.std[0] != 1.f)
+    r.fail("a speech model's input is normalized by its front end alone; META has mean " + std::to_string(in.mean[0]) +
+           " and std " + std::to_string(in.std[0]) + " instead of 0 and 1");
+  in.audio = fe;
+}
+
 }  // namespace
 
 const char* op_name(OpKind k) {
@@ -133,6 +158,14 @@ ContainerWriter build_container(const ModelDesc& m) {
   cw.add("META", meta.take());
   cw.add("GRPH", graph.take());
   cw.add("WGTS", weights.take());
+  if (in.audio) {
+    const AudioFrontEnd& fe = *in.audio;
+    ByteWriter a;
+    a.u32(fe.sample_rate), a.u32(fe.clip_samples), a.u32(fe.n_fft), a.u32(fe.win_length), a.u32(fe.hop_length);
+    a.u32(fe.n_mels), a.f32(fe.f_min), a.f32(fe.f_max), a.f32(fe.log_floor);
+    a.u32(kWindowHannPeriodic), a.u32(kMelScaleHtk), a.u32(kNormPerUtterance);
+    cw.add("AUDF", a.take());
+  }
   return cw;
 }
 
@@ -144,6 +177,7 @@ void write_model(const ModelDesc& m, const std::string& path) { build_container(
 ModelDesc read_model(const Container& c) {
   ModelDesc m;
   read_meta(c, m.info);
+  if (c.has("AUDF")) read_audio(c, m.info);
   const SectionView wsec = c.section("WGTS");
   ByteReader r = c.reader("GRPH");
   uint32_t count = r.u32();

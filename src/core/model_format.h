@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/audio_frontend.h"
 #include "core/container.h"
 
 namespace ds::core {
@@ -58,6 +60,9 @@ struct ModelInfo {
   // The training dataset's folder, absolute, as the training run saw it: what `eval MODEL` reads
   // when no dataset is given. Format version 2 on; empty for version-1 files.
   std::string dataset;
+  // Speech models (section AUDF, format version 3): the log-mel front end that turns a waveform
+  // into the 1 x n_mels x frames input. Empty for image models.
+  std::optional<AudioFrontEnd> audio;
 };
 
 // Limits on what a model file may ask of the engine: a hostile or corrupt file must not make it

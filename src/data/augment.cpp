@@ -5,7 +5,10 @@ namespace ds::data {
 
 namespace {
 
-constexpr Augment kAll[] = {Augment::kNone, Augment::kCrop, Augment::kCropFlip, Augment::kImageNet};
+constexpr Augment kAll[] = {Augment::kNone, Augment::kCrop, Augment::kCropFlip, Augment::kImageNet, Augment::kSpeech};
+
+// Speech: the largest time shift, either way (100 ms at 16 kHz; scaled with the rate).
+constexpr double kTimeShiftSeconds = 0.1;
 
 // The small datasets' random crop: zero-pad by this much, crop back to the original size.
 constexpr int kPadCrop = 4;
@@ -28,6 +31,7 @@ const char* augment_name(Augment a) {
     case Augment::kCrop: return "crop";
     case Augment::kCropFlip: return "crop-flip";
     case Augment::kImageNet: return "imagenet";
+    case Augment::kSpeech: return "speech";
   }
   return "unknown";
 }
@@ -45,11 +49,20 @@ Augment default_augment(Kind kind) {
     case Kind::kCifar10:
     case Kind::kCifar100: return Augment::kCropFlip;
     case Kind::kImageFolder: return Augment::kImageNet;
+    case Kind::kSpeechManifest:
+    case Kind::kSpeechCommands: return Augment::kSpeech;
   }
   return Augment::kNone;
 }
 
 void check_augment(Augment a, Kind kind, const std::string& root) {
+  // Crops and flips of a waveform make no sense, nor time shifts of a picture.
+  if (is_speech(kind) && a != Augment::kNone && a != Augment::kSpeech)
+    throw DataError(root + ": augmentation '" + augment_name(a) + "' is for pictures, this is " + kind_name(kind) +
+                    " audio (use speech or none)");
+  if (!is_speech(kind) && a == Augment::kSpeech)
+    throw DataError(root + ": augmentation 'speech' (time shift + SpecAugment) is for audio, this is " +
+                    kind_name(kind) + " (use none, crop, crop-flip or imagenet)");
   if (a == Augment::kImageNet && fixed_size(kind)) {
     throw DataError(root + ": augmentation 'imagenet' (RandomResizedCrop 224 + flip) needs an "
                     "ImageFolder dataset, this is " + kind_name(kind) +
@@ -62,6 +75,7 @@ Transform standard_transform(Kind kind, Augment augment, const Normalization& no
   Transform t;
   t.mean = norm.mean;
   t.std = norm.std;
+  if (is_speech(kind)) return t;
   const bool crop = augment != Augment::kNone;
   t.hflip = augment == Augment::kCropFlip || augment == Augment::kImageNet;
   if (fixed_size(kind)) {
@@ -74,6 +88,12 @@ Transform standard_transform(Kind kind, Augment augment, const Normalization& no
   } else {
     t.resize = kEvalResize;
   }
+  return t;
+}
+
+Transform speech_transform(Augment augment, const core::AudioFrontEnd& fe) {
+  Transform t;
+  if (augment == Augment::kSpeech) t.time_shift = int(kTimeShiftSeconds * fe.sample_rate);
   return t;
 }
 

@@ -9,10 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "core/audio_frontend.h"
 
 namespace ds::data {
 
@@ -39,6 +42,8 @@ struct Transform {
   int resize = 0;  // shorter side for eval
   int crop = 0;    // output side
   std::vector<float> mean, std;  // per channel, applied to pixels in [0, 1]
+  // Speech: shift each clip by up to this many samples either way (zeros come in), train only.
+  int time_shift = 0;
 };
 
 class Dataset {
@@ -56,7 +61,9 @@ class Dataset {
   virtual std::string describe() const = 0;
 };
 
-enum class Kind { kIdx, kCifar10, kCifar100, kImageFolder };
+enum class Kind { kIdx, kCifar10, kCifar100, kImageFolder, kSpeechManifest, kSpeechCommands };
+// Speech kinds yield waveforms (1 x 1 x clip_samples at the front end's rate), not pictures.
+bool is_speech(Kind kind);
 const char* kind_name(Kind k);
 
 // Detects the dataset kind from what is in `root`:
@@ -64,6 +71,10 @@ const char* kind_name(Kind k);
 //   CIFAR-10: data_batch_1..5.bin + test_batch.bin (or a cifar-10-batches-bin/ subfolder)
 //   CIFAR-100: train.bin + test.bin (or cifar-100-binary/)
 //   ImageFolder: train/ and val/ with one subfolder per class (JPEG and PNG files)
+//   speech manifest (FSC-style, scripts/make_speech_data.sh): train.csv + test.csv with a header
+//     starting "path,intent", paths relative to the folder
+//   Speech Commands: one subfolder per class of WAV files + testing_list.txt (the test split;
+//     validation_list.txt is left out of training); folders starting with '_' are not classes
 // Throws DataError naming `root` if none matches.
 Kind detect_kind(const std::string& root);
 
@@ -72,15 +83,18 @@ Kind detect_kind(const std::string& root);
 //   crop       fixed-size data: zero-pad 4 + random crop; ImageFolder: RandomResizedCrop 224
 //   crop-flip  crop + random horizontal flip
 //   imagenet   ImageFolder only: RandomResizedCrop 224 + flip (the same as crop-flip there)
-enum class Augment { kNone, kCrop, kCropFlip, kImageNet };
+//   speech     speech only: time shift by up to 100 ms here, SpecAugment time and frequency masks
+//              in the trainer (on the features, which the data layer does not compute)
+enum class Augment { kNone, kCrop, kCropFlip, kImageNet, kSpeech };
 const char* augment_name(Augment a);
 // Throws DataError listing the choices for an unknown name.
 Augment parse_augment(const std::string& name);
 // The default for a kind, chosen so it cannot hurt that kind's data: IDX holds digits and
 // letters, which a mirror turns into other symbols, so IDX gets crop (no flip); CIFAR gets
-// crop-flip; ImageFolder gets imagenet (the authors' recipe).
+// crop-flip; ImageFolder gets imagenet (the authors' recipe); speech gets speech.
 Augment default_augment(Kind kind);
-// DataError when `a` cannot apply to `kind` (imagenet on fixed-size data).
+// DataError when `a` cannot apply to `kind` (imagenet on fixed-size data, a picture augmentation
+// on speech, speech on pictures).
 void check_augment(Augment a, Kind kind, const std::string& root);
 
 // Per-channel statistics applied to pixels in [0, 1]: (x - mean) / std.
@@ -101,8 +115,11 @@ struct OpenOptions {
   std::vector<std::string> classes;
 };
 
-// Opens a split of `root` with the standard transform for its kind.
-std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt = {});
+// Opens a split of `root` with the standard transform for its kind. Speech kinds: `audio` is the
+// front end whose rate and clip length the waveforms take (a model's, or the run's); empty:
+// core::AudioFrontEnd's defaults. Image kinds ignore it.
+std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt = {},
+                                      const std::optional<core::AudioFrontEnd>& audio = std::nullopt);
 
 // Readers, for callers (and tests) that want one directly.
 std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::string& labels_path,
@@ -117,6 +134,9 @@ struct Batch {
   Shape shape;
   std::vector<float> x;
   std::vector<int64_t> y;
+  // Each sample's augmentation seed, a function of (seed, epoch, position) only: what the
+  // sample's RNG was seeded with, for augmentation applied after the data layer (SpecAugment).
+  std::vector<uint64_t> keys;
 };
 
 // Iterates an epoch in batches. Order and augmentation are a function of (seed, epoch)

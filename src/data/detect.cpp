@@ -68,19 +68,26 @@ const char* kind_name(Kind k) {
     case Kind::kCifar10: return "CIFAR-10";
     case Kind::kCifar100: return "CIFAR-100";
     case Kind::kImageFolder: return "ImageFolder";
+    case Kind::kSpeechManifest: return "speech manifest";
+    case Kind::kSpeechCommands: return "Speech Commands";
   }
   return "unknown";
 }
 
+bool is_speech(Kind k) { return k == Kind::kSpeechManifest || k == Kind::kSpeechCommands; }
+
 Kind detect_kind(const std::string& root) {
   check_root(root);
   if (has_idx(root)) return Kind::kIdx;
+  if (is_file(fs::path(root) / "train.csv") || is_file(fs::path(root) / "test.csv")) return Kind::kSpeechManifest;
+  if (is_file(fs::path(root) / "testing_list.txt")) return Kind::kSpeechCommands;
   if (!cifar_dir(root, false).empty()) return Kind::kCifar10;
   if (!cifar_dir(root, true).empty()) return Kind::kCifar100;
   if (is_dir(fs::path(root) / "train") || is_dir(fs::path(root) / "val")) return Kind::kImageFolder;
   throw DataError(root +
                   ": not a recognized dataset folder (expected IDX files, CIFAR-10/100 binary "
-                  "batches, or train/ and val/ class folders)");
+                  "batches, train/ and val/ class folders, a speech manifest train.csv + test.csv, or "
+                  "Speech Commands class folders with testing_list.txt)");
 }
 
 namespace detail {
@@ -113,6 +120,8 @@ std::vector<std::string> split_files(const std::string& root, Kind kind, Split s
       if (!is_dir(dir)) throw DataError(sub + "/ not found in " + root);
       return {dir.string()};
     }
+    case Kind::kSpeechManifest: return {require_file(root, train ? "train.csv" : "test.csv")};
+    case Kind::kSpeechCommands: return {require_file(root, "testing_list.txt")};
   }
   throw DataError(root + ": unknown dataset kind");
 }

@@ -100,11 +100,13 @@ struct Loader::Impl {
     out.shape = shape;
     out.x.resize(n * numel);
     out.y.resize(n);
+    out.keys.resize(n);
     const uint64_t key = epoch_key(seed, epoch, kSampleSalt);
     for (size_t k = 0; k < n; ++k) {
       if (stop.load(std::memory_order_relaxed)) return;  // abandoned epoch: result unused
       const size_t pos = begin + k;
       const uint64_t h = splitmix64(key ^ pos);
+      out.keys[k] = h;
       std::mt19937 rng(uint32_t(h >> 32) ^ uint32_t(h));
       // Positions past the end pad the last batch with the epoch's first samples.
       const size_t index = order[pos < count() ? pos : (pos - count()) % count()];

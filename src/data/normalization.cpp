@@ -42,6 +42,8 @@ Normalization from_histograms(const std::vector<Histogram>& hs, const std::strin
 
 Normalization dataset_normalization(const std::string& root) {
   const Kind kind = detect_kind(root);
+  // The log-mel front end normalizes each utterance itself (core/audio_frontend.h).
+  if (is_speech(kind)) return {{0.f}, {1.f}};
   if (kind == Kind::kImageFolder) {
     // Decoding every training image to measure it would take as long as an epoch; the ImageNet
     // statistics are what the authors' recipe and torchvision's pretrained models use.

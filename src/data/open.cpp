@@ -28,12 +28,17 @@ detail::Classes training_classes(const std::string& root, Kind kind) {
     }
     return {detail::class_folders(train.string()), train.string()};
   }
+  if (is_speech(kind)) {
+    const std::vector<std::string> files = detail::split_files(root, kind, Split::kTrain);
+    return {detail::speech_class_names(kind, files), "the training split " + files[0]};
+  }
   return {};
 }
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt) {
+std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, const OpenOptions& opt,
+                                      const std::optional<core::AudioFrontEnd>& audio) {
   const Kind kind = detect_kind(root);
   check_augment(opt.augment, kind, root);
   const std::set<std::string> unique(opt.classes.begin(), opt.classes.end());
@@ -56,14 +61,21 @@ std::unique_ptr<Dataset> open_dataset(const std::string& root, Split split, cons
                     " test split takes its normalization and classes from the training split "
                     "unless the model's are given)");
   }
-  const Transform t = standard_transform(kind, train ? opt.augment : Augment::kNone, norm);
   const std::string split_name = train ? "train" : "test";
+  if (is_speech(kind)) {
+    const core::AudioFrontEnd fe = audio.value_or(core::AudioFrontEnd{});
+    const Transform t = speech_transform(train ? opt.augment : Augment::kNone, fe);
+    return detail::make_speech(kind, files, fe, t, split_name, classes);
+  }
+  const Transform t = standard_transform(kind, train ? opt.augment : Augment::kNone, norm);
   switch (kind) {
     case Kind::kIdx: return detail::make_idx(files[0], files[1], t, split_name, classes);
     case Kind::kCifar10:
     case Kind::kCifar100:
       return detail::make_cifar(files, kind == Kind::kCifar100, t, split_name, classes);
     case Kind::kImageFolder: return detail::make_image_folder(files[0], t, split_name, classes);
+    case Kind::kSpeechManifest:
+    case Kind::kSpeechCommands: break;
   }
   throw DataError(root + ": unknown dataset kind");
 }

@@ -27,6 +27,13 @@ std::unique_ptr<Dataset> make_cifar(const std::vector<std::string>& batch_files,
 std::unique_ptr<Dataset> make_image_folder(const std::string& split_dir, const Transform& t,
                                            const std::string& split, const Classes& classes);
 
+// Speech datasets (speech_dataset.cpp): `files` of split_files(); waveforms at fe's rate and clip
+// length, shifted by up to t.time_shift samples with the RNG.
+std::unique_ptr<Dataset> make_speech(Kind kind, const std::vector<std::string>& files, const core::AudioFrontEnd& fe,
+                                     const Transform& t, const std::string& split, const Classes& classes);
+// The class names a speech training split defines (sorted), without reading any audio.
+std::vector<std::string> speech_class_names(Kind kind, const std::vector<std::string>& train_files);
+
 // An IDX file's dimensions and the data after its header. The header is read first and the
 // data may not exceed what it implies (nor kMaxDataBytes): DataError naming `path` otherwise.
 struct IdxFile {

@@ -31,6 +31,9 @@ struct ImageView {
 // DataError when the augmentation does not apply to the kind (check_augment).
 Transform standard_transform(Kind kind, Augment augment, const Normalization& norm);
 
+// Speech: the time shift of `augment` (kSpeech: up to 100 ms either way) at fe's rate.
+Transform speech_transform(Augment augment, const core::AudioFrontEnd& fe);
+
 // Throws DataError prefixed with `what` if `t` is inconsistent or its mean/std do not
 // match `channels`.
 void check_transform(const Transform& t, int channels, const std::string& what);

@@ -223,7 +223,22 @@ onnx::ModelProto build(const core::ModelDesc& m, const std::string& name) {
   metadata(model, "mean", json_floats(i.mean));
   metadata(model, "std", json_floats(i.std));
   metadata(model, "input_shape", "[" + std::to_string(i.in_c) + ", " + std::to_string(i.in_h) + ", " + std::to_string(i.in_w) + "]");
-  metadata(model, "normalization", "input = (pixel / 255 - mean[c]) / std[c], NCHW float32");
+  if (i.audio) {
+    // The graph starts after the log-mel front end, which ONNX has no standard op for: the
+    // metadata says so and carries its parameters (docs/format.md section 10).
+    const core::AudioFrontEnd& a = *i.audio;
+    const auto num = [](float v) { const std::string s = json_floats({v}); return s.substr(1, s.size() - 2); };
+    metadata(model, "normalization", "input = the log-mel front end of docs/format.md section 10 (not in this graph)");
+    metadata(model, "audio_frontend",
+             "{\"sample_rate\": " + std::to_string(a.sample_rate) + ", \"clip_samples\": " + std::to_string(a.clip_samples) +
+                 ", \"n_fft\": " + std::to_string(a.n_fft) + ", \"win_length\": " + std::to_string(a.win_length) +
+                 ", \"hop_length\": " + std::to_string(a.hop_length) + ", \"n_mels\": " + std::to_string(a.n_mels) +
+                 ", \"f_min\": " + num(a.f_min) + ", \"f_max\": " + num(a.f_max) +
+                 ", \"log_floor\": " + num(a.log_floor) +
+                 ", \"window\": \"periodic hann\", \"mel_scale\": \"htk\", \"normalization\": \"per utterance\"}");
+  } else {
+    metadata(model, "normalization", "input = (pixel / 255 - mean[c]) / std[c], NCHW float32");
+  }
   metadata(model, "arch", i.arch);
   metadata(model, "method", i.method);
 

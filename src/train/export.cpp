@@ -130,6 +130,12 @@ uint32_t GraphEmitter::maxpool(uint32_t x, int kernel, int stride, int pad) {
   return push(std::move(n));
 }
 
+uint32_t GraphEmitter::avgpool(uint32_t x, int kernel, int stride, int pad) {
+  core::NodeDesc n;
+  n.op = core::OpKind::kAvgPool, n.inputs = {x}, n.params = {kernel, stride, pad};
+  return push(std::move(n));
+}
+
 uint32_t GraphEmitter::global_avgpool(uint32_t x) {
   core::NodeDesc n;
   n.op = core::OpKind::kGlobalAvgPool, n.inputs = {x};
@@ -159,6 +165,10 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   info.num_classes = uint32_t(cfg.num_classes);
   info.mean = cfg.mean, info.std = cfg.std;
   info.class_names = cfg.class_names;
+  if (cfg.audio) {  // the graph takes the front end's features, not the run's waveforms
+    info.audio = cfg.audio;
+    info.in_c = 1, info.in_h = cfg.audio->n_mels, info.in_w = cfg.audio->frames();
+  }
   // What `eval MODEL` reads when given no dataset: absolute, so it works from any folder (empty
   // data is the built-in Fashion-MNIST).
   info.dataset = std::filesystem::absolute(cfg.data.empty() ? default_data_dir() : cfg.data).lexically_normal().string();
@@ -169,7 +179,7 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   ExportReport rep;
   rep.path = out_path;
   rep.file_bytes = size_t(std::filesystem::file_size(out_path));
-  ModelConfig fp = ModelConfig{cfg.arch, int(info.in_c), int(info.num_classes), QuantPolicy{}};
+  ModelConfig fp = ModelConfig{cfg.arch, int(info.in_c), int(info.num_classes), QuantPolicy{}, cfg.audio};
   fp.policy.body = QuantSpec{Method::kFp32, 3};
   rep.fp32_weight_bytes = size_t(parameter_count(*make_model(fp))) * 4;
   for (const auto& n : g.desc().nodes) {

@@ -22,6 +22,7 @@ class GraphEmitter {
                 std::optional<uint32_t> residual = std::nullopt);
   uint32_t linear(const QLinearImpl& fc, uint32_t x);
   uint32_t maxpool(uint32_t x, int kernel, int stride, int pad);
+  uint32_t avgpool(uint32_t x, int kernel, int stride, int pad);
   uint32_t global_avgpool(uint32_t x);
   uint32_t shortcut_a(uint32_t x, int stride, int pad_lo, int pad_hi);
   core::ModelDesc& desc() { return desc_; }

@@ -4,6 +4,7 @@
 
 #include "train/dist/sync_bn.h"
 #include "train/export.h"
+#include "train/speech_model.h"
 
 namespace ds {
 namespace {
@@ -254,11 +255,14 @@ class SmallCnn : public NetImpl {
 }  // namespace
 
 std::vector<std::string> model_names() {
-  return {"resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "resnet44", "resnet56", "smallcnn"};
+  return {"resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "resnet44", "resnet56", "smallcnn", "res8", "res8-narrow"};
 }
 
 std::shared_ptr<NetImpl> make_model(const ModelConfig& cfg) {
   const std::string& a = cfg.arch;
+  if (is_speech_model(a)) return make_speech_model(cfg);
+  if (cfg.audio)
+    throw std::invalid_argument(a + " takes pictures; a speech dataset needs a speech model (res8 or res8-narrow)");
   if (a == "resnet18") return std::make_shared<ImageNetResNet<BasicBlock>>(cfg, std::vector<int>{2, 2, 2, 2});
   if (a == "resnet34") return std::make_shared<ImageNetResNet<BasicBlock>>(cfg, std::vector<int>{3, 4, 6, 3});
   if (a == "resnet50") return std::make_shared<ImageNetResNet<Bottleneck>>(cfg, std::vector<int>{3, 4, 6, 3});

@@ -107,6 +107,12 @@ std::string config_to_json(const TrainConfig& c) {
             {"freeze", c.freeze},
             {"lr_head", c.lr_head},
             {"new_params", c.new_params}};
+  if (c.audio) {
+    const core::AudioFrontEnd& a = *c.audio;
+    j["audio"] = {{"sample_rate", a.sample_rate}, {"clip_samples", a.clip_samples}, {"n_fft", a.n_fft},
+                  {"win_length", a.win_length},   {"hop_length", a.hop_length},     {"n_mels", a.n_mels},
+                  {"f_min", a.f_min},             {"f_max", a.f_max},               {"log_floor", a.log_floor}};
+  }
   return j.dump();
 }
 
@@ -151,6 +157,16 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     c.freeze = j.value("freeze", std::vector<std::string>());
     c.lr_head = j.value("lr_head", 0.0);
     c.new_params = j.value("new_params", std::vector<std::string>());
+    if (j.contains("audio")) {
+      const json& a = j.at("audio");
+      core::AudioFrontEnd fe;
+      fe.sample_rate = a.at("sample_rate"), fe.clip_samples = a.at("clip_samples"), fe.n_fft = a.at("n_fft");
+      fe.win_length = a.at("win_length"), fe.hop_length = a.at("hop_length"), fe.n_mels = a.at("n_mels");
+      fe.f_min = a.at("f_min"), fe.f_max = a.at("f_max"), fe.log_floor = a.at("log_floor");
+      const std::string bad = core::check_front_end(fe);
+      if (!bad.empty()) throw std::invalid_argument("audio front end: " + bad);
+      c.audio = fe;
+    }
   } catch (const std::exception& e) {
     throw TrainError(source + ": bad run settings in checkpoint: " + e.what());
   }

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/audio_frontend.h"
 #include "train/dist/comm.h"
 #include "train/layers.h"
 
@@ -53,6 +55,7 @@ struct TrainConfig {
   int in_channels = 0, in_h = 0, in_w = 0, num_classes = 0;
   std::vector<std::string> class_names;
   std::vector<float> mean, std;  // input normalization, from the training split
+  std::optional<core::AudioFrontEnd> audio;  // speech runs: the log-mel front end (set when the run starts)
   // How this process takes part in a data-parallel run (not stored: a resumed run may use
   // another world size; see README "Training on many GPUs and machines").
   dist::DistConfig dist;

@@ -66,8 +66,8 @@ class SliceView : public data::Dataset {
 };
 
 std::unique_ptr<data::Dataset> open_split(const std::string& root, data::Split split, const data::OpenOptions& opt,
-                                          int64_t limit) {
-  auto ds = data::open_dataset(root, split, opt);
+                                          int64_t limit, const std::optional<core::AudioFrontEnd>& audio) {
+  auto ds = data::open_dataset(root, split, opt, audio);
   if (limit > 0 && size_t(limit) < ds->size()) return std::make_unique<Subset>(std::move(ds), size_t(limit));
   return ds;
 }
@@ -78,6 +78,11 @@ int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()
 // schedule for the built-in Fashion-MNIST demo.
 void apply_run_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
   const bool imagenet = kind == data::Kind::kImageFolder;
+  if (data::is_speech(kind)) {  // res8 over log-mel features (train/speech_model.h)
+    if (c.arch.empty()) c.arch = "res8";
+    if (c.epochs <= 0) c.epochs = 30;
+    if (c.batch_size <= 0) c.batch_size = 64;
+  }
   if (c.arch.empty()) c.arch = imagenet ? "resnet18" : builtin ? "smallcnn" : "resnet20";
   if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 4 : (kind == data::Kind::kIdx ? 20 : 200);
   if (c.batch_size <= 0) c.batch_size = imagenet ? 256 : 128;
@@ -127,6 +132,10 @@ Splits open_splits(TrainConfig& cfg, bool need_train) {
   const data::Kind kind = data::detect_kind(root);
   const data::Augment augment = data::parse_augment(cfg.augment);
   data::check_augment(augment, kind, root);
+  // A speech run keeps the front end it started with (its samples' rate and length depend on it).
+  if (data::is_speech(kind) && !cfg.audio) cfg.audio = core::AudioFrontEnd{};
+  if (!data::is_speech(kind) && cfg.audio)
+    throw TrainError(root + " is " + data::kind_name(kind) + " pictures, but the run is a speech model");
   if (cfg.mean.empty()) {
     const data::Normalization n = data::dataset_normalization(root);
     cfg.mean = n.mean, cfg.std = n.std;
@@ -134,11 +143,12 @@ Splits open_splits(TrainConfig& cfg, bool need_train) {
   const data::Normalization norm{cfg.mean, cfg.std};
   Splits s;
   if (need_train) {
-    s.train = open_split(root, data::Split::kTrain, data::OpenOptions{augment, norm, cfg.class_names}, cfg.train_limit);
+    s.train = open_split(root, data::Split::kTrain, data::OpenOptions{augment, norm, cfg.class_names}, cfg.train_limit,
+                         cfg.audio);
     if (cfg.class_names.empty()) cfg.class_names = s.train->class_names();
   }
   s.test = open_split(root, data::Split::kTest, data::OpenOptions{data::Augment::kNone, norm, cfg.class_names},
-                      cfg.eval_limit);
+                      cfg.eval_limit, cfg.audio);
   if (cfg.class_names.empty()) cfg.class_names = s.test->class_names();
   const int classes = int(cfg.class_names.size());
   for (const data::Dataset* d : {s.train.get(), s.test.get()}) {
@@ -166,6 +176,8 @@ data::Normalization legacy_normalization(data::Kind kind) {
     case data::Kind::kCifar10: return {{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
     case data::Kind::kCifar100: return {{0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}};
     case data::Kind::kImageFolder: break;
+    case data::Kind::kSpeechManifest:
+    case data::Kind::kSpeechCommands: return {{0.f}, {1.f}};  // the front end normalizes
   }
   return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
 }
@@ -374,7 +386,8 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   if (lead) fs::create_directories(cfg.out);
 
   torch::manual_seed(cfg.seed);
-  auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
+  auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy, cfg.audio,
+                                      cfg.augment == data::augment_name(data::Augment::kSpeech)});
   check_overrides(cfg, *model);
   std::string init_text;
   if (!cfg.init.source.empty() && resume.empty()) {
@@ -462,7 +475,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
     while (step < steps && loader.next(b)) {
       auto t0 = std::chrono::steady_clock::now();
       auto t = to_tensors(b, dev);
-      Tensor logits = model->forward(t.x);
+      Tensor logits = model->forward_train(t.x, b.keys);
       Tensor loss = torch::cross_entropy_loss(logits, t.y);
       const double l = loss.item<double>();
       if (!std::isfinite(l))
@@ -568,7 +581,7 @@ TrainedModel load_trained_model(const std::string& checkpoint, const TrainConfig
   }
   if (cfg.in_channels == 0 || cfg.num_classes == 0)
     throw TrainError(t.path + ": cannot tell the model's input channels and classes (no conv1 / fc weights)");
-  t.model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy});
+  t.model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy, cfg.audio});
   load_state(*t.model, ckpt.model, t.path);
   t.model->eval();
   return t;

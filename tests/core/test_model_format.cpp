@@ -215,3 +215,53 @@ TEST(ModelFormat, WeightArraysMustBeWhereTheWriterPutsThem) {
   // Non-zero padding between two arrays (node 0's weights end at 72, its scale starts at 128).
   expect_refused(with_sections(good, [](Sections& s) { s["WGTS"][100] = 1; }), "section WGTS: padding byte 100 is not zero");
 }
+
+namespace {
+
+// tiny_model() as a speech model: input 1 x 40 x 149, the default front end.
+ModelDesc tiny_speech_model() {
+  ModelDesc m = tiny_model();
+  m.info.audio = AudioFrontEnd{};
+  m.info.in_h = m.info.audio->n_mels, m.info.in_w = m.info.audio->frames();
+  m.info.mean = {0.f}, m.info.std = {1.f};
+  return m;
+}
+
+}  // namespace
+
+TEST(ModelFormat, AudioFrontEndRoundTrips) {
+  ModelDesc m = tiny_speech_model();
+  m.info.audio->n_mels = 32, m.info.audio->hop_length = 160, m.info.audio->f_max = 7600.f;
+  m.info.in_h = 32, m.info.in_w = m.info.audio->frames();
+  const ReadModel r = read_bytes(serialize_model(m));
+  ASSERT_TRUE(r.m.info.audio.has_value());
+  EXPECT_EQ(*r.m.info.audio, *m.info.audio);
+  EXPECT_EQ(r.file.version(), 3u);
+  EXPECT_FALSE(read_bytes(serialize_model(tiny_model())).m.info.audio.has_value());
+  EXPECT_FALSE(read_bytes(version1_file(tiny_model())).m.info.audio.has_value());
+}
+
+TEST(ModelFormat, MeaninglessAudioFrontEndsAreRefused) {
+  const auto refused = [](const std::function<void(ModelDesc&)>& edit, const std::string& text) {
+    ModelDesc m = tiny_speech_model();
+    edit(m);
+    expect_refused(serialize_model(m), text);
+  };
+  refused([](ModelDesc& m) { m.info.audio->hop_length = 0; }, "hop length 0");
+  refused([](ModelDesc& m) { m.info.audio->win_length = 1024; }, "window length 1024");
+  refused([](ModelDesc& m) { m.info.audio->sample_rate = 0; }, "sample rate 0");
+  refused([](ModelDesc& m) { m.info.audio->f_max = 9000.f; }, "Nyquist");
+  refused([](ModelDesc& m) { m.info.audio->f_min = kNaN; }, "mel range");
+  refused([](ModelDesc& m) { m.info.audio->log_floor = 0.f; }, "log floor");
+  refused([](ModelDesc& m) { m.info.audio->n_mels = 600; }, "mel bands");
+  refused([](ModelDesc& m) { m.info.audio->clip_samples = 100; }, "clip of 100 samples");
+  refused([](ModelDesc& m) { m.info.in_w = 150; }, "the front end makes 1x40x149 inputs, META says the model takes 1x40x150");
+  refused([](ModelDesc& m) { m.info.mean = {0.5f}; }, "normalized by its front end alone");
+  // A window, mel scale or normalization this build does not implement (bytes 36..47 of AUDF).
+  for (size_t at : {36, 40, 44}) {
+    const Bytes b = with_sections(serialize_model(tiny_speech_model()), [&](Sections& s) { put32(s["AUDF"], at, 2); });
+    expect_refused(b, "unknown");
+  }
+  const Bytes longer = with_sections(serialize_model(tiny_speech_model()), [](Sections& s) { s["AUDF"].push_back(0); });
+  expect_refused(longer, "unexpected bytes after the last field");
+}

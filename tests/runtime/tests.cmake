@@ -1,5 +1,6 @@
 # Engine tests: no libtorch. Included from tests/CMakeLists.txt.
-add_executable(test_runtime ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp ${CMAKE_CURRENT_LIST_DIR}/test_reference_model.cpp)
+add_executable(test_runtime ${CMAKE_CURRENT_LIST_DIR}/test_engine.cpp ${CMAKE_CURRENT_LIST_DIR}/test_reference_model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_audio_frontend.cpp)
 # The committed model and its x86 logits (read in place, also by the qemu-run ARM build).
 target_compile_definitions(test_runtime PRIVATE DS_TEST_DATA_DIR="${CMAKE_CURRENT_LIST_DIR}/data")
 target_link_libraries(test_runtime PRIVATE denseshift_runtime GTest::gtest_main)
