@@ -87,6 +87,13 @@ void add_train(CLI::App& app, TrainArgs& a) {
   t->add_option("--max-steps", c.max_steps, "stop each epoch after N steps (smoke runs, benchmarks)")->check(CLI::Range(int64_t(1), INT64_MAX));
   t->add_option("--stop-after", c.stop_after, "leave after N epochs of this call (continue later with --resume)")->check(CLI::Range(1, 1000000));
   t->add_flag("--quiet", c.quiet, "no progress bars");
+  t->add_option("--latent-std", c.latent_std,
+                "std of the DenseShift / shift-with-zero latent init N(0, std) (default 1e-3: the paper's LVRI; "
+                "other values depart from it)")
+      ->check(kPositive);
+  t->add_flag("--diagnostics", c.diagnostics,
+              "write RUN/diagnostics.jsonl: per epoch and quantized layer the code histogram, per latent the "
+              "sign flips, mean |gradient| and fraction with gradient");
 
   // Starting from trained weights (README "Fine-tuning and importing PyTorch models").
   t->add_option("--init-from", c.init.source,

@@ -2,12 +2,11 @@
 
 #include <cmath>
 
+#include "train/quant/latent_init.h"
 #include "train/quant/ops.h"
 
 namespace ds {
 namespace {
-
-constexpr double kLatentStd = 1e-3;  // low-variance init, DENSESHIFT.md section 3
 
 latent::Layout layout_of(const QuantSpec& q) {
   return latent::Layout{exponent_latents(q), q.method == Method::kShiftWithZero};
@@ -37,7 +36,7 @@ QuantWeight::QuantWeight(torch::nn::Module& owner, std::vector<int64_t> shape, Q
   if (latent_rows(spec) > 0) {
     std::vector<int64_t> lshape{latent_rows(spec)};
     lshape.insert(lshape.end(), shape.begin(), shape.end());
-    param_ = owner.register_parameter("latents", torch::randn(lshape) * kLatentStd);
+    param_ = owner.register_parameter("latents", torch::randn(lshape) * kLvriStd);
     return;
   }
   torch::Tensor w = torch::empty(shape);

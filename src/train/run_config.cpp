@@ -48,12 +48,14 @@ constexpr FlagRule kFlags[] = {
     {"--reinit", "init_from", OnResume::kFixed, false},
     {"--freeze", "freeze", OnResume::kFixed, false},
     {"--lr-head", "lr_head", OnResume::kFixed, false},
+    {"--latent-std", "latent_std", OnResume::kFixed, false},
     {"--out", "out", OnResume::kFree, false},
     {"--stop-after", "", OnResume::kFree, false},
     {"--workers", "", OnResume::kFree, true},
     {"--threads", "", OnResume::kFree, true},
     {"--device", "", OnResume::kFree, true},
     {"--quiet", "", OnResume::kFree, true},
+    {"--diagnostics", "", OnResume::kFree, false},
     {"--world-size", "", OnResume::kFree, false},
     {"--rank", "", OnResume::kFree, false},
     {"--dist-url", "", OnResume::kFree, false},
@@ -106,6 +108,7 @@ std::string config_to_json(const TrainConfig& c) {
                            {"reinit", c.init.reinit}}},
             {"freeze", c.freeze},
             {"lr_head", c.lr_head},
+            {"latent_std", c.latent_std},
             {"new_params", c.new_params}};
   if (c.audio) {
     const core::AudioFrontEnd& a = *c.audio;
@@ -156,6 +159,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     }
     c.freeze = j.value("freeze", std::vector<std::string>());
     c.lr_head = j.value("lr_head", 0.0);
+    c.latent_std = j.value("latent_std", 1e-3);  // runs from before the flag used the paper's init
     c.new_params = j.value("new_params", std::vector<std::string>());
     if (j.contains("audio")) {
       const json& a = j.at("audio");
@@ -192,6 +196,10 @@ void validate_config(const TrainConfig& c) {
   need(c.train_limit >= 0 && c.eval_limit >= 0 && c.max_steps >= 0 && c.stop_after >= 0,
        "--train-limit, --eval-limit, --max-steps and --stop-after must not be negative");
   need(std::isfinite(c.lr_head) && c.lr_head >= 0, "--lr-head must be a non-negative number");
+  need(std::isfinite(c.latent_std) && c.latent_std > 0, "--latent-std must be a positive number");
+  need(c.init.source.empty() || c.latent_std == 1e-3,
+       "--latent-std sets the random init of a new run's latents; with --init-from the latents come from "
+       "--init-latents and --new-layer-init");
   need(!c.init.source.empty() || (c.init.latents == "lvri" && c.init.new_layers == "lvri" && !c.init.allow_partial &&
                                   c.init.reinit.empty() && c.lr_head == 0),
        "--init-latents, --new-layer-init, --allow-partial, --reinit and --lr-head need --init-from");
@@ -219,6 +227,7 @@ TrainConfig merge_resume(const TrainConfig& saved, const TrainConfig& asked, con
   }
   // What may change: where and how fast it runs, where it writes, when this call stops.
   c.workers = asked.workers, c.threads = asked.threads, c.device = asked.device, c.quiet = asked.quiet;
+  c.diagnostics = asked.diagnostics;
   c.stop_after = asked.stop_after, c.dist = asked.dist;
   if (given.count("--out")) c.out = asked.out;
   if (given.count("DATA")) c.data = asked.data;  // the caller checks it holds the same classes and shapes

@@ -50,6 +50,7 @@ struct TrainConfig {
   int stop_after = 0;         // leave after this many epochs in this call (0 = run to the end), as an
                               // interruption would; --resume continues the same schedule
   bool quiet = false;         // no progress bars
+  bool diagnostics = false;   // write <out>/diagnostics.jsonl (train/diagnostics.h); not stored
   // What the training split was when the run started; a resumed or evaluated run checks new
   // DATA against them, and export takes the model's input from them.
   int in_channels = 0, in_h = 0, in_w = 0, num_classes = 0;
@@ -61,6 +62,7 @@ struct TrainConfig {
   dist::DistConfig dist;
   InitOptions init;
   std::vector<std::string> freeze;      // --freeze PATTERN: parameters kept fixed
+  double latent_std = 1e-3;             // --latent-std: latent init N(0, std); 1e-3 = the paper's LVRI
   double lr_head = 0;                   // --lr-head: lr of the layers --init-from created (0: --lr)
   std::vector<std::string> new_params;  // those layers' parameters, recorded when the run starts
 };

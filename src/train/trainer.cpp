@@ -17,10 +17,12 @@
 #include "data/dataset.h"
 #include "train/checkpoint.h"
 #include "train/dist/grad_sync.h"
+#include "train/diagnostics.h"
 #include "train/dist/sync_bn.h"
 #include "train/init_from.h"
 #include "train/models.h"
 #include "train/progress.h"
+#include "train/quant/latent_init.h"
 #include "train/run_folder.h"
 #include "train/sgd.h"
 
@@ -389,6 +391,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   auto model = make_model(ModelConfig{cfg.arch, cfg.in_channels, cfg.num_classes, cfg.policy, cfg.audio,
                                       cfg.augment == data::augment_name(data::Augment::kSpeech)});
   check_overrides(cfg, *model);
+  if (resume.empty() && cfg.latent_std != kLvriStd) rescale_latent_init(*model, cfg.latent_std);
   std::string init_text;
   if (!cfg.init.source.empty() && resume.empty()) {
     cfg.init.source = fs::absolute(cfg.init.source).lexically_normal().string();
@@ -437,6 +440,8 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
                cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, (unsigned long long)cfg.seed, cfg.device.c_str(),
                cfg.threads, cfg.workers, (long long)parameter_count(*model), cfg.out.c_str(),
                ckpt_path.empty() ? "" : (" | resuming after epoch " + std::to_string(start_epoch)).c_str());
+  if (lead && cfg.latent_std != kLvriStd)
+    std::fprintf(stderr, "  latent init N(0, %g) (--latent-std; the paper's LVRI is N(0, 1e-3))\n", cfg.latent_std);
   if (lead && !init_text.empty()) std::fprintf(stderr, "%s", init_text.c_str());
   if (lead && !frozen.empty())
     std::fprintf(stderr, "  frozen: %zu parameters (%s%s)\n", frozen.size(), frozen.front().c_str(), frozen.size() > 1 ? ", ..." : "");
@@ -454,6 +459,11 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
     grad_sync = std::make_unique<dist::GradSync>(*comm, params);
   }
   FreezeTracker freeze(*model);
+  std::unique_ptr<Diagnostics> diag;  // --diagnostics: null (and free) when off
+  if (cfg.diagnostics && lead) {
+    diag = std::make_unique<Diagnostics>(*model, fs::path(cfg.out) / "diagnostics.jsonl");
+    if (start_epoch == 0) fs::remove(fs::path(cfg.out) / "diagnostics.jsonl"), diag->end_epoch(0);
+  }
   TrainResult result;
   result.out_dir = cfg.out;
   std::vector<double> step_ms;
@@ -465,6 +475,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
     const double lr = cosine_lr(cfg.lr, epoch, cfg.epochs);
     model->train();
     freeze.snapshot();
+    if (diag) diag->begin_epoch();
     loader.start_epoch(epoch);
     size_t steps = loader.batches_per_epoch();
     if (cfg.max_steps > 0) steps = std::min<size_t>(steps, size_t(cfg.max_steps));
@@ -487,6 +498,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
       if (grad_sync) grad_sync->prepare();
       loss.backward();
       if (grad_sync) grad_sync->finish(), allreduce_ms += grad_sync->last_wait_ms();
+      if (diag) diag->after_backward();
       opt.step(lr);
       step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       loss_sum += l * b.n;
@@ -537,6 +549,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
       if (is_best) save_checkpoint(c, run.best().string());
       save_checkpoint(c, run.last().string());
       write_metrics(run, history);
+      if (diag) diag->end_epoch(epoch + 1);
     }
     if (lead)
       std::fprintf(stderr, "epoch %d/%d: train loss %.4f | test top-1 %.2f%% top-5 %.2f%% | lr %.5f | %s%s\n", epoch + 1,
