@@ -113,12 +113,13 @@ e2e_env=()
 [ -n "${OPENBLAS_THREAD_TIMEOUT+set}" ] || e2e_env=(env -u OPENBLAS_THREAD_TIMEOUT)
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-20}
 
-# The 1-minute load average decays slowly after other work stops: wait up to 2 minutes for it to
-# fall below 0.5 before measuring, then go on either way (the report marks a loaded start).
+# The 1-minute load average decays slowly after other work stops (from 7 to 0.5 takes about 3
+# minutes): wait up to 4 minutes for it to fall below 0.5 before measuring, then go on either way
+# (the report marks a loaded start).
 load=$(cut -d' ' -f1 /proc/loadavg)
-for ((w = 0; w < 24; ++w)); do
+for ((w = 0; w < 48; ++w)); do
   awk -v l="$load" 'BEGIN { exit !(l > 0.5) }' || break
-  ((w == 0)) && echo "[bench_report] load average $load: waiting up to 2 minutes for it to fall below 0.5"
+  ((w == 0)) && echo "[bench_report] load average $load: waiting up to 4 minutes for it to fall below 0.5"
   sleep 5
   load=$(cut -d' ' -f1 /proc/loadavg)
 done
