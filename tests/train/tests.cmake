@@ -6,7 +6,7 @@ add_executable(test_train
   ${CMAKE_CURRENT_LIST_DIR}/test_export.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_init_from.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/test_speech.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/test_speech.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_diagnostics.cpp)
 target_link_libraries(test_train PRIVATE denseshift_train denseshift_runtime GTest::gtest_main nlohmann_json::nlohmann_json)
 target_compile_options(test_train PRIVATE ${DS_WARNINGS})
