@@ -485,12 +485,12 @@ TEST(Transform, DownscaleAveragesFineDetail) {
 }
 
 TEST(Augment, NamesDefaultsAndChecks) {
-  for (Augment a : {Augment::kNone, Augment::kCrop, Augment::kCropFlip, Augment::kImageNet}) {
+  for (Augment a : {Augment::kNone, Augment::kCrop, Augment::kCropFlip, Augment::kImageNet, Augment::kSpeech}) {
     EXPECT_EQ(parse_augment(augment_name(a)), a);
   }
   EXPECT_STREQ(augment_name(Augment::kCropFlip), "crop-flip");
   const std::string msg = error_of([] { parse_augment("flip"); });
-  EXPECT_NE(msg.find("unknown augmentation 'flip' (choices: none, crop, crop-flip, imagenet)"),
+  EXPECT_NE(msg.find("unknown augmentation 'flip' (choices: none, crop, crop-flip, imagenet, speech)"),
             std::string::npos)
       << msg;
   EXPECT_EQ(default_augment(Kind::kIdx), Augment::kCrop);
