@@ -13,7 +13,9 @@
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() through their masked builtins and then warn
 // "may be used uninitialized" where they are inlined: a false positive (as in pgemm_avx512.h).
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning; clang has no such group and would warn about the name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace ds::kernels::detail {
 namespace {

@@ -6,7 +6,9 @@
 #include "kernels/winograd_impl.h"
 
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning; clang has no such group and would warn about the name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace ds::kernels::detail {
 namespace {

@@ -18,7 +18,9 @@
 // GCC 12's _mm512_insertf64x4 passes _mm512_undefined_pd() through its masked builtin and then
 // warns that it "may be used uninitialized" wherever it is inlined: a false positive.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning; clang has no such group and would warn about the name
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace ds::kernels::detail {
 namespace {

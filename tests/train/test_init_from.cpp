@@ -36,7 +36,8 @@ std::vector<float> read_logits(const std::string& path) {
 }
 
 std::shared_ptr<NetImpl> fp32_model(const std::string& arch, int in, int classes, Method body = Method::kFp32) {
-  ModelConfig mc{arch, in, classes, QuantPolicy{}};
+  ModelConfig mc;
+  mc.arch = arch, mc.in_channels = in, mc.num_classes = classes;
   mc.policy.body = QuantSpec{body, 3};
   return make_model(mc);
 }
