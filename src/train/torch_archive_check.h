@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -48,13 +49,76 @@ inline int pickle_arg(uint8_t op) {
   }
 }
 
-// "" when every length in the pickle fits in what follows it, else the problem.
+// The stack effect of an opcode as torch's Unpickler applies it: how many values it needs on the
+// stack, and by how much it changes the stack's size; `mark` for the opcodes that pop back to the
+// last MARK. The Unpickler pops without checking (a TUPLE2 over one value freed memory it does
+// not own: found by the test command's fuzz stage), so the scan checks for it. Opcodes left out
+// (kUnknown) end the stack checks: the scan then only checks lengths.
+struct StackEffect {
+  int need, delta;
+  bool mark = false, known = true;
+};
+inline StackEffect pickle_stack(uint8_t op) {
+  switch (op) {
+    case '(': return {0, 0};  // MARK (the scan keeps marks apart)
+    case 't': case 'l': case 'd': case 'o': case 0x91: case 'i': return {0, 1, true};  // pop to the mark, push 1
+    case 'e': case 'u': case 0x90: return {0, 0, true};  // pop to the mark into the value below it
+    case '1': return {0, 0, true};  // POP_MARK
+    case 'N': case 'K': case 'M': case 'J': case 'I': case 'L': case 'F': case 'G': case 'S': case 'V': case 'U':
+    case 'T': case 'B': case 'X': case 'C': case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x8e: case 0x96:
+    case 0x88: case 0x89: case ']': case '}': case ')': case 0x8f: case 'c': case 'g': case 'h': case 'j':
+    case 'P':
+      return {0, 1};
+    case 'p': case 'q': case 'r': case 0x94: return {1, 0};  // PUT, MEMOIZE: the top stays
+    case '0': return {1, -1};
+    case '2': return {1, 1};
+    case 'Q': case 0x85: return {1, 0};
+    case 'R': case 0x81: case 0x86: case 0x93: return {2, -1};
+    case 'b': case 'a': return {2, -1};
+    case 's': return {3, -2};
+    case 0x87: case 0x92: return {3, -2};
+    case 0x80: case 0x95: case '.': return {0, 0};
+    default: return {0, 0, false, false};
+  }
+}
+
+// "" when every length in the pickle fits in what follows it and no instruction pops more than the
+// stack holds, else the problem.
 inline std::string check_pickle(const char* p, size_t n) {
   size_t at = 0;
+  std::vector<size_t> segments{0};  // values on the stack since each MARK (the first: since the start)
+  bool tracking = true;
   while (at < n) {
     const uint8_t op = uint8_t(p[at]);
     const int arg = pickle_arg(op);
     if (op == '.' || arg == -100) return "";  // STOP, or an opcode the Unpickler refuses itself
+    if (tracking) {
+      const StackEffect e = pickle_stack(op);
+      size_t depth = 0;
+      for (size_t v : segments) depth += v;
+      const std::string where = " at offset " + std::to_string(at) + " of data.pkl";
+      if (!e.known) {
+        tracking = false;
+      } else if (op == '(') {
+        segments.push_back(0);
+      } else if (e.mark) {
+        if (segments.size() < 2) return "a pickle instruction pops to a MARK that is not there" + where;
+        segments.pop_back();
+        if ((op == 'e' || op == 'u' || op == 0x90) && segments.back() == 0)
+          return "a pickle instruction adds items to a value that is not there" + where;
+        segments.back() += size_t(e.delta);
+      } else {
+        if (depth < size_t(e.need)) return "a pickle instruction pops more values than the stack holds" + where;
+        // Pops may reach below the last MARK (the Unpickler allows it): take them from the
+        // segments, newest first.
+        size_t pop = size_t(e.need), push = size_t(int64_t(e.need) + e.delta);
+        for (size_t i = segments.size(); pop > 0 && i-- > 0;) {
+          const size_t k = std::min(pop, segments[i]);
+          segments[i] -= k, pop -= k;
+        }
+        segments.back() += push;
+      }
+    }
     size_t next = at + 1;
     if (arg >= 0) {
       if (n - next < size_t(arg)) return "data.pkl ends inside an instruction at offset " + std::to_string(at);
