@@ -46,6 +46,8 @@ mkdir -p "$outdir"
 method_of() { echo "${1%%:*}"; }
 bits_of() { local r=${1#*:}; echo "${r%%:*}"; }
 std_of() { local r=${1#*:}; [[ $r == *:* ]] && echo "${r#*:}" || true; }
+# --diagnostics for the quantized rows (the trainer refuses it where every layer is FP32).
+diag_of() { [ "$(method_of "$1")" = fp32 ] || echo --diagnostics; }
 row_dir() { local s; s=$(std_of "$1"); echo "$outdir/$(method_of "$1")-$(bits_of "$1")${s:+-std$s}"; }
 
 train_run() {  # ROW SEED
@@ -55,14 +57,14 @@ train_run() {  # ROW SEED
   if [ -f "$dir/final_eval.txt" ]; then echo "have: $row seed $seed"; return; fi
   if [ -f "$dir/last.pt" ] && [ ! -f "$dir/result.json" ]; then
     # An interrupted run (this script stopped or killed): continue it exactly where it ended.
-    "$bin" train --resume "$dir" --threads "$threads" --workers 1 --device "$device" --diagnostics --quiet \
+    "$bin" train --resume "$dir" --threads "$threads" --workers 1 --device "$device" $(diag_of "$row") --quiet \
       >> "$dir.log" 2>&1 || { echo "FAILED: $row seed $seed (see $dir.log)"; return; }
   elif [ ! -f "$dir/result.json" ]; then
     "$bin" train "$data" --arch resnet20 --method "$(method_of "$row")" --bits "$(bits_of "$row")" --epochs "$epochs" \
       --batch-size 128 --lr 0.1 --momentum 0.9 --wd 1e-4 --seed "$seed" --device "$device" \
       --threads "$threads" --workers 1 $( ((limit > 0)) && echo --train-limit "$limit" ) \
       $( ((eval_limit > 0)) && echo --eval-limit "$eval_limit" ) ${std:+--latent-std "$std"} \
-      --augment crop-flip --diagnostics --out "$dir" --fresh --quiet > "$dir.log" 2>&1 || { echo "FAILED: $row seed $seed (see $dir.log)"; return; }
+      --augment crop-flip $(diag_of "$row") --out "$dir" --fresh --quiet > "$dir.log" 2>&1 || { echo "FAILED: $row seed $seed (see $dir.log)"; return; }
   fi
   # The final number on the whole test split, whatever the per-epoch evaluation used.
   "$bin" train --resume "$dir" --evaluate --eval-limit 10000 --device "$device" --threads "$threads" --quiet \

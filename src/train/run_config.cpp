@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/quant/latent_init.h"
+
 namespace ds {
 namespace {
 
@@ -159,7 +161,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
     }
     c.freeze = j.value("freeze", std::vector<std::string>());
     c.lr_head = j.value("lr_head", 0.0);
-    c.latent_std = j.value("latent_std", 1e-3);  // runs from before the flag used the paper's init
+    c.latent_std = j.value("latent_std", kLvriStd);  // runs from before the flag used the paper's init
     c.new_params = j.value("new_params", std::vector<std::string>());
     if (j.contains("audio")) {
       const json& a = j.at("audio");
@@ -197,7 +199,21 @@ void validate_config(const TrainConfig& c) {
        "--train-limit, --eval-limit, --max-steps and --stop-after must not be negative");
   need(std::isfinite(c.lr_head) && c.lr_head >= 0, "--lr-head must be a non-negative number");
   need(std::isfinite(c.latent_std) && c.latent_std > 0, "--latent-std must be a positive number");
-  need(c.init.source.empty() || c.latent_std == 1e-3,
+  // Flags that only mean something for quantized layers are refused when there are none, rather
+  // than accepted and ignored (an FP32 run with --latent-std would look like a study that ran).
+  bool any_quantized = false, any_latents = false;
+  auto see = [&](const QuantSpec& q) {
+    any_quantized |= q.method != Method::kFp32;
+    any_latents |= latent_rows(q) > 0;
+  };
+  see(c.policy.body), see(c.policy.first), see(c.policy.last);
+  for (const auto& [name, q] : c.policy.overrides) see(q);
+  need(c.latent_std == kLvriStd || any_latents,
+       std::string("--latent-std sets the init of the latents of DenseShift and shift-with-zero layers, and this run "
+                   "has none (--method ") + method_name(c.policy.body.method) + ")");
+  need(!c.diagnostics || any_quantized,
+       "--diagnostics records the codes and latents of quantized layers, and every layer of this run is FP32");
+  need(c.init.source.empty() || c.latent_std == kLvriStd,
        "--latent-std sets the random init of a new run's latents; with --init-from the latents come from "
        "--init-latents and --new-layer-init");
   need(!c.init.source.empty() || (c.init.latents == "lvri" && c.init.new_layers == "lvri" && !c.init.allow_partial &&

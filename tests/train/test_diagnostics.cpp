@@ -152,5 +152,35 @@ TEST(LatentStd, ScalesThePapersInitAndDefinesTheRun) {
   EXPECT_THROW(validate_config(c), TrainError);
 }
 
+// Both study flags are refused where they would do nothing: --latent-std without any layer that
+// has latents (FP32, DeepShift-Q), --diagnostics without any quantized layer.
+TEST(LatentStd, RefusedWhereNoLayerHasLatents) {
+  TrainConfig c;
+  c.latent_std = 0.05;
+  EXPECT_NO_THROW(validate_config(c));  // default policy: DenseShift 3-bit body
+  c.policy.body = QuantSpec{Method::kShiftWithZero, 3};
+  EXPECT_NO_THROW(validate_config(c));
+  for (Method m : {Method::kFp32, Method::kDeepShiftQ}) {
+    c.policy.body = QuantSpec{m, m == Method::kFp32 ? 32 : 3};
+    try {
+      validate_config(c);
+      ADD_FAILURE() << "--latent-std accepted with " << method_name(m);
+    } catch (const TrainError& e) {
+      EXPECT_NE(std::string(e.what()).find("--latent-std"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(method_name(m)), std::string::npos) << e.what();
+    }
+  }
+  c.policy.overrides["layer1.0.conv1"] = QuantSpec{Method::kDenseShift, 2};  // one layer with latents is enough
+  EXPECT_NO_THROW(validate_config(c));
+
+  TrainConfig d;
+  d.diagnostics = true;
+  EXPECT_NO_THROW(validate_config(d));
+  d.policy.body = QuantSpec{Method::kDeepShiftQ, 3};  // codes without latents: histograms still mean something
+  EXPECT_NO_THROW(validate_config(d));
+  d.policy.body = QuantSpec{Method::kFp32, 32};
+  EXPECT_THROW(validate_config(d), TrainError);
+}
+
 }  // namespace
 }  // namespace ds
