@@ -6,9 +6,10 @@
 //                         first conv and fc, as in the paper), exported to a .dsm file and run by
 //                         ds::rt::Engine with its default kernel (multiply-free exponent add)
 //   ds_fastest            the same model file with EngineOptions.kernel = "fastest" (on AVX-512 CPUs
-//                         f32_winograd_3x3_avx512: Winograd on the stride-1 3x3 layers, the hybrid
-//                         kernel - 4 rows of each tile by FMA, 2 by exponent add - elsewhere; not
-//                         multiply-free, faster); left out where it is already the default
+//                         Winograd on the stride-1 3x3 layers and, elsewhere, the hybrid kernel - 4
+//                         rows of each tile by FMA, 2 by exponent add - on AMD, FMA on decoded
+//                         codes on Intel; not multiply-free, faster); left out where it is already
+//                         the default
 //   ort                   ONNX Runtime (CPU, npm's onnxruntime-node, --ort DIR) on the same weights:
 //                         the .dsm's ONNX export (src/onnx_export), run by bench/ort_child.js with all
 //                         graph optimizations; left out (with a message) without --ort

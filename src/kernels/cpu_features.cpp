@@ -32,6 +32,14 @@ bool has_avx2_f16c() {
   if (!has_avx2() || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
   return (ecx & (1u << 29)) != 0;
 }
+bool avx512_adds_share_fma_ports() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return true;
+  // "AuthenticAMD" (and Hygon's Zen-derived "HygonGenuine") in EBX, EDX, ECX order.
+  const bool amd = (ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u) ||
+                   (ebx == 0x6f677948u && edx == 0x6e65476eu && ecx == 0x656e6975u);
+  return !amd;
+}
 #endif
 
 #if defined(DS_KERNELS_NEON)

@@ -28,6 +28,10 @@ bool has_avx2();
 bool has_avx2_fma();
 bool has_avx512f();
 bool has_avx2_f16c();
+// Whether 512-bit integer and float adds issue on the ports that hold the FMA units, so that an
+// exponent-add product costs two FMA slots (Intel's AVX-512 cores) rather than running beside
+// the FMAs on pipes of their own (AMD Zen 4). By vendor: the two are the only AVX-512 designs.
+bool avx512_adds_share_fma_ports();
 #endif
 #if defined(DS_KERNELS_NEON)
 bool has_neon();

@@ -121,6 +121,12 @@ const std::vector<KernelInfo> kTable = {
      "multiply-free, rounding differs from the direct product (relative ~1e-6) and an inf/NaN input "
      "may make its whole tile NaN; every other layer as f32_pgemm_hybrid_6x16_avx512",
      detail::panel_f32_hybrid_6x16_avx512, true, true, &kWinogradAvx512},
+    {"f32_winograd_3x3_fma_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
+     detail::gemm_f32_pgemm_fma_6x16_avx512,
+     "f32_winograd_3x3_avx512 with every other layer as f32_pgemm_fma_6x16_avx512 (codes decoded to "
+     "floats, FMA) instead of the hybrid: the faster choice where 512-bit integer adds take the FMA "
+     "ports (Intel AVX-512 cores), so that exponent-add rows cost FMA slots",
+     detail::panel_f32_fma_6x16_avx512, false, true, &kWinogradAvx512},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
@@ -173,16 +179,22 @@ const std::vector<KernelInfo> kTable = {
 // `build/bench/engine_bench MODEL KERNEL 2 1 15` on the bench_e2e --save-model file).
 const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_expadd_6x16_avx2", "f32_expadd_neon",
                                      "f32_expadd_scalar"};
-// select_kernel("fastest"): the fastest measured on the development machine (an AMD Zen 4; see
-// docs/benchmarks.md), multiply-free or not: Winograd for the stride-1 3x3 convolutions (ResNet-18
-// batch 1 on 2 threads: 14.5 ms against 19.9 for the hybrid alone, build/bench/engine_bench), and
-// the hybrid kernels elsewhere, which use the FMA and the add pipes at once (only power-of-two
-// weights allow that).
-const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
-                                     "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
-                                     "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
-                                     "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
-                                     "f32_expadd_scalar"};
+// select_kernel("fastest"): the fastest measured, multiply-free or not: Winograd for the stride-1
+// 3x3 convolutions (ResNet-18 batch 1 on 2 threads of an AMD Zen 4: 14.5 ms against 19.9 for the
+// hybrid alone, build/bench/engine_bench) and, for the other layers, the kernel that suits the
+// core's pipes:
+//   - AMD Zen 4: the hybrid, whose exponent-add rows run on the integer and float add pipes beside
+//     the FMA rows (only power-of-two weights allow that);
+//   - Intel AVX-512: plain FMA on decoded codes, since there every ZMM add takes an FMA port and
+//     the hybrid's add rows slow it down (docs/benchmarks_notes.md, per-layer tables).
+const char* const kFastestOrderAddPipes[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
+                                             "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+                                             "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
+                                             "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
+                                             "f32_expadd_scalar"};
+const char* const kFastestOrderSharedPorts[] = {"f32_winograd_3x3_fma_avx512", "f32_winograd_3x3_avx2",
+                                                "f32_pgemm_fma_6x16_avx512",   "f32_pgemm_hybrid_6x16_avx2",
+                                                "f32_pgemm_fma_6x16_avx2",     "f32_expadd_scalar"};
 
 const KernelInfo* find(const std::string& name) {
   for (const KernelInfo& k : kTable) {
@@ -201,6 +213,7 @@ const char* const kZeroPairs[][2] = {
     {"f32_pgemm_fma_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
     {"f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512"},
     {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
+    {"f32_winograd_3x3_fma_avx512", "f32_pgemm_fma_6x16_avx512"},
     {"f32_winograd_3x3_avx2", "f32_pgemm_fma_6x16_avx2"},
     {"f32_pgemm_scalar", "f32_pgemm_scalar"},
     {"f32_expadd_avx2", "f32_shiftzero_avx2"},
@@ -263,8 +276,12 @@ std::vector<const KernelInfo*> kernels_for(const ModelWeights& w) {
 const KernelInfo& select_kernel(const std::string& name, const ModelWeights* model) {
   auto usable = [&](const KernelInfo& k) { return k.supported() && (!model || why_cannot_run(k, *model).empty()); };
   if (name.empty() || name == "fastest") {
-    const auto [first, last] = name.empty() ? std::pair(std::begin(kDefaultOrder), std::end(kDefaultOrder))
-                                            : std::pair(std::begin(kFastestOrder), std::end(kFastestOrder));
+    auto [first, last] = name.empty() ? std::pair(std::begin(kDefaultOrder), std::end(kDefaultOrder))
+                                      : std::pair(std::begin(kFastestOrderAddPipes), std::end(kFastestOrderAddPipes));
+#if defined(DS_KERNELS_X86)
+    if (!name.empty() && detail::avx512_adds_share_fma_ports())
+      first = std::begin(kFastestOrderSharedPorts), last = std::end(kFastestOrderSharedPorts);
+#endif
     for (auto n = first; n != last; ++n) {
       const KernelInfo* k = find(*n);
       if (!k || !k->supported()) continue;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "kernel_test_util.h"
+#include "kernels/internal.h"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -83,6 +84,23 @@ TEST(Registry, FastestIsASupportedFloatKernel) {
     EXPECT_NE(k.panel, nullptr);
   }
 }
+
+#if defined(DS_KERNELS_X86)
+// On AVX-512 cores "fastest" is Winograd, and its other layers run on the blocked kernel that
+// suits the core's adders: FMA on decoded codes where ZMM adds take the FMA ports (Intel), the
+// hybrid where integer and float adds have pipes of their own (AMD).
+TEST(Registry, FastestOtherLayersFollowTheCoresAddPipes) {
+  if (!find_supported("f32_pgemm_fma_6x16_avx512")) GTEST_SKIP() << "no AVX-512 here";
+  const KernelInfo& k = select_kernel("fastest");
+  EXPECT_NE(k.winograd, nullptr);
+  const bool shared = detail::avx512_adds_share_fma_ports();
+  const KernelInfo* other = find_supported(shared ? "f32_pgemm_fma_6x16_avx512" : "f32_pgemm_hybrid_6x16_avx512");
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(k.panel, other->panel) << k.name << " on a core whose adds " << (shared ? "share" : "do not share")
+                                   << " the FMA ports";
+  EXPECT_EQ(k.multiply_free, false);
+}
+#endif
 
 TEST(Registry, EverySupportedKernelIsSelectableByName) {
   for (const KernelInfo& k : all_kernels()) {
