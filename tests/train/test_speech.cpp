@@ -16,8 +16,10 @@
 #include "common/temp_dir.h"
 #include "runtime/audio_frontend.h"
 #include "runtime/engine.h"
+#include "train/checkpoint.h"
 #include "train/export.h"
 #include "train/speech_frontend.h"
+#include "train/run_config.h"
 #include "train/trainer.h"
 
 namespace ds {
@@ -105,6 +107,29 @@ class SpeechRun : public ::testing::Test {
   static TempDir* dir_;
 };
 TempDir* SpeechRun::dir_ = nullptr;
+
+// Without --epochs and --batch-size a small speech corpus gets enough optimizer steps (trainer.cpp,
+// kSpeechMinSteps = 6000): 24 clips in batches of 16 are 2 steps an epoch, so 3000 epochs; a
+// given value is kept. One epoch of each run is enough to read what it was set to.
+TEST(SpeechDefaults, SmallCorpusGetsStepsNotAFixedEpochCount) {
+  TempDir dir;
+  data::testing::write_tone_manifest(dir.path / "data", 4, 6);
+  auto settings = [&](int epochs, int batch) {
+    TrainConfig c;
+    c.data = (dir.path / "data").string();
+    c.arch = "res8-narrow", c.policy.body = QuantSpec{Method::kFp32, 32};
+    c.epochs = epochs, c.batch_size = batch, c.stop_after = 1, c.max_steps = 1;
+    c.workers = 0, c.threads = 1, c.quiet = true, c.fresh = true;
+    c.out = (dir.path / "run").string();
+    run_training(c);
+    const Checkpoint ck = load_checkpoint((dir.path / "run" / "last.pt").string());
+    const TrainConfig saved = config_from_json(ck.config_json, "last.pt");
+    return std::pair(saved.epochs, saved.batch_size);
+  };
+  EXPECT_EQ(settings(0, 0), std::pair(3000, 16));
+  EXPECT_EQ(settings(0, 8), std::pair(2000, 8));  // 3 steps an epoch
+  EXPECT_EQ(settings(5, 0), std::pair(5, 16));
+}
 
 TEST_F(SpeechRun, TinyTrainingLowersTheLoss) {
   std::ifstream metrics(dir_->path / "run" / "metrics.jsonl");
