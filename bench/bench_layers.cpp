@@ -473,6 +473,9 @@ int main(int argc, char** argv) {
   if (quick) o.rounds = 3, o.min_ms = 2;  // smoke run: every code path, few rounds, short measurements
   // The portable and FP16 kernels are slow and not what the engine would pick: left out unless asked.
   if (!o.all_kernels) o.skip_kernels.insert(o.skip_kernels.end(), {"scalar", "f16"});
+  // f32_winograd_3x3_fma_avx512 runs each layer as f32_winograd_3x3_avx512 (stride-1 3x3) or
+  // f32_pgemm_fma_6x16_avx512 (the rest) does: per layer it would repeat one of their rows.
+  o.skip_kernels.push_back("winograd_3x3_fma");
   if (o.threads.empty()) o.threads = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
   int n_args = int(rest.size());
   benchmark::Initialize(&n_args, rest.data());
