@@ -90,23 +90,39 @@ uint32_t header_crc(const uint8_t* h) {
 
 std::string errno_text(int e) { return e != 0 ? std::strerror(e) : "unknown error"; }
 
-// The reflected IEEE 802.3 table, built at compile time.
-constexpr std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> t{};
+// The reflected IEEE 802.3 CRC, "slicing by 8" (Intel's method): table s gives the CRC of a byte
+// followed by s zero bytes, so eight bytes fold in with eight lookups and no serial chain per
+// byte. Several times the byte-at-a-time loop, which was a tenth of loading ResNet-18 (perf).
+// Written here rather than taken from zlib: core has no dependencies.
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+constexpr CrcTables make_crc_tables() {
+  CrcTables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
   }
+  for (size_t s = 1; s < 8; ++s)
+    for (size_t i = 0; i < 256; ++i) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
   return t;
 }
-constexpr std::array<uint32_t, 256> kCrcTable = make_crc_table();
+constexpr CrcTables kCrc = make_crc_tables();
+
+uint32_t le32(const uint8_t* p) {  // one load on little-endian targets, correct on any
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
 
 }  // namespace
 
 uint32_t crc32(const uint8_t* data, size_t n) {
   uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = kCrcTable[(c ^ data[i]) & 0xFFu] ^ (c >> 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint32_t lo = le32(data + i) ^ c, hi = le32(data + i + 4);
+    c = kCrc[7][lo & 0xFFu] ^ kCrc[6][(lo >> 8) & 0xFFu] ^ kCrc[5][(lo >> 16) & 0xFFu] ^ kCrc[4][lo >> 24] ^
+        kCrc[3][hi & 0xFFu] ^ kCrc[2][(hi >> 8) & 0xFFu] ^ kCrc[1][(hi >> 16) & 0xFFu] ^ kCrc[0][hi >> 24];
+  }
+  for (; i < n; ++i) c = kCrc[0][(c ^ data[i]) & 0xFFu] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
