@@ -1,6 +1,7 @@
 #include "core/codes.h"
 
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -41,23 +42,19 @@ size_t unpack_groups(const uint8_t* packed, size_t n, uint8_t* out) {
   }
   return i;
 }
-static_assert(kMinBits == 2 && kMaxBits == 5, "pack_codes and unpack_codes dispatch on widths 2..5");
-size_t pack_groups(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
-  switch (bits) {
-    case 2: return pack_groups<2>(codes, n, out);
-    case 3: return pack_groups<3>(codes, n, out);
-    case 4: return pack_groups<4>(codes, n, out);
-    default: return pack_groups<5>(codes, n, out);
-  }
-}
-size_t unpack_groups(const uint8_t* packed, size_t n, int bits, uint8_t* out) {
-  switch (bits) {
-    case 2: return unpack_groups<2>(packed, n, out);
-    case 3: return unpack_groups<3>(packed, n, out);
-    case 4: return unpack_groups<4>(packed, n, out);
-    default: return unpack_groups<5>(packed, n, out);
-  }
-}
+// One entry per width, kMinBits first.
+struct GroupCoder {
+  size_t (*pack)(const uint8_t* codes, size_t n, uint8_t* out);
+  size_t (*unpack)(const uint8_t* packed, size_t n, uint8_t* out);
+};
+constexpr GroupCoder kGroupCoders[] = {
+    {pack_groups<2>, unpack_groups<2>},
+    {pack_groups<3>, unpack_groups<3>},
+    {pack_groups<4>, unpack_groups<4>},
+    {pack_groups<5>, unpack_groups<5>},
+};
+static_assert(std::size(kGroupCoders) == kMaxBits - kMinBits + 1, "one group coder per width");
+const GroupCoder& group_coder(int bits) { return kGroupCoders[bits - kMinBits]; }
 
 }  // namespace
 
@@ -84,7 +81,7 @@ void pack_codes(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
   int pending = 0;
   // Eight codes fill exactly `bits` bytes: whole groups first (code by code this was a seventh of
   // loading ResNet-18), then the rest from a byte boundary, as from the beginning.
-  size_t i = pack_groups(codes, n, bits, out);
+  size_t i = group_coder(bits).pack(codes, n, out);
   size_t o = i / 8 * size_t(bits);
   for (; i < n; ++i) {
     // Masking keeps a stray high bit in a caller's code from spilling into its neighbour.
@@ -105,7 +102,7 @@ void unpack_codes(const uint8_t* packed, size_t n, int bits, uint8_t* out) {
   const uint32_t mask = (1u << bits) - 1u;
   uint32_t acc = 0;
   int available = 0;
-  size_t i = unpack_groups(packed, n, bits, out);  // whole groups, as in pack_codes
+  size_t i = group_coder(bits).unpack(packed, n, out);  // whole groups, as in pack_codes
   size_t in = i / 8 * size_t(bits);
   for (; i < n; ++i) {
     // Refill byte by byte only when needed, so no byte past packed_bytes(n, bits) is read.
