@@ -26,11 +26,19 @@ using detail::has_neon_fp16;
 #endif
 
 #if defined(DS_KERNELS_X86)
-const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2};
-const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512};
+const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2, 0};
+const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512, 0};
+// The same transforms beside the FMA direct product (f32_winograd_3x3_fma_avx512), from 10x10
+// outputs on. On an Intel Xeon (DS_PROFILE=1 build/bench/engine_bench, medians of 15 runs) the
+// direct FMA product beat F(2x2) on every 7x7 layer (ResNet-18's 512 channels 1.13-1.21x, ResNet-20's
+// 64 channels 1.3-1.6x) and lost at 14x14 with 256 channels (0.70-0.77x); ResNet-20's 32 at 14x14
+// were even on 1 thread. Whole networks against f32_winograd_3x3_avx512, batch 1, median of 7
+// interleaved rounds: ResNet-20 1 thread 0.68 against 0.78 ms, ResNet-18 2 threads 15.4 against 15.8.
+const WinogradKernel kWinogradAvx512Fma = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512,
+                                           10 * 10};
 #endif
 #if defined(DS_KERNELS_NEON)
-const WinogradKernel kWinogradNeon = {detail::winograd_input_f32_3x3_neon, detail::winograd_product_f32_3x3_neon};
+const WinogradKernel kWinogradNeon = {detail::winograd_input_f32_3x3_neon, detail::winograd_product_f32_3x3_neon, 0};
 #endif
 
 const std::vector<KernelInfo> kTable = {
@@ -126,7 +134,7 @@ const std::vector<KernelInfo> kTable = {
      "f32_winograd_3x3_avx512 with every other layer as f32_pgemm_fma_6x16_avx512 (codes decoded to "
      "floats, FMA) instead of the hybrid: the faster choice where 512-bit integer adds take the FMA "
      "ports (Intel AVX-512 cores), so that exponent-add rows cost FMA slots",
-     detail::panel_f32_fma_6x16_avx512, false, true, &kWinogradAvx512},
+     detail::panel_f32_fma_6x16_avx512, false, true, &kWinogradAvx512Fma},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "

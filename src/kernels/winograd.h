@@ -74,6 +74,9 @@ constexpr int kWinogradGroup = 6;  // tiles per register tile (6 ZMM accumulator
 struct WinogradKernel {
   WinogradInputFn input;
   WinogradProductFn product;
+  // Output pixels (H x W) from which a layer runs as Winograd; below, on the kernel's direct
+  // product, where that is the faster of the two (set per kernel entry from measurements).
+  int min_out_pixels;
 };
 
 // Throws std::invalid_argument when a piece is out of range, m is not 2 or 4, or the weights are

@@ -71,7 +71,8 @@ class Conv2d : public Layer {
     // pixels anywhere per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
-                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs
+                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs &&
+                        int(out.h * out.w) >= ctx.kernel->winograd->min_out_pixels
                     ? ctx.kernel->winograd
                     : nullptr;
     // F(4x4) on large images, F(2x2) on small ones, where F(4x4)'s wider tiles would mostly
