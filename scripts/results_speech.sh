@@ -46,7 +46,7 @@ while getopts "d:a:e:B:l:s:r:o:b:L:S:p:R" opt; do
     r) runs=$OPTARG ;;
     o) out=$OPTARG ;;
     b) build=$OPTARG ;;
-    *) sed -n '7,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '8,18p' "$0" >&2; exit 2 ;;
   esac
 done
 ds=$build/src/cli/denseshift
