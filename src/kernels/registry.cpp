@@ -5,7 +5,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
-#include <utility>
+#include <vector>
 
 #include "core/codes.h"
 #include "kernels/internal.h"
@@ -191,18 +191,17 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 // 3x3 convolutions (ResNet-18 batch 1 on 2 threads of an AMD Zen 4: 14.5 ms against 19.9 for the
 // hybrid alone, build/bench/engine_bench) and, for the other layers, the kernel that suits the
 // core's pipes:
-//   - AMD Zen 4: the hybrid, whose exponent-add rows run on the integer and float add pipes beside
-//     the FMA rows (only power-of-two weights allow that);
-//   - Intel AVX-512: plain FMA on decoded codes, since there every ZMM add takes an FMA port and
-//     the hybrid's add rows slow it down (docs/benchmarks_notes.md, per-layer tables).
-const char* const kFastestOrderAddPipes[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
-                                             "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
-                                             "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
-                                             "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
-                                             "f32_expadd_scalar"};
-const char* const kFastestOrderSharedPorts[] = {"f32_winograd_3x3_fma_avx512", "f32_winograd_3x3_avx2",
-                                                "f32_pgemm_fma_6x16_avx512",   "f32_pgemm_hybrid_6x16_avx2",
-                                                "f32_pgemm_fma_6x16_avx2",     "f32_expadd_scalar"};
+//   - AMD Zen 4 (this list): the hybrid, whose exponent-add rows run on the integer and float add
+//     pipes beside the FMA rows (only power-of-two weights allow that);
+//   - Intel AVX-512 (kFastestWhereAddsShareFmaPorts, tried before the list): plain FMA on decoded
+//     codes, since there every ZMM add takes an FMA port and the hybrid's add rows slow it down
+//     (docs/benchmarks_notes.md, per-layer tables).
+const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
+                                     "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
+                                     "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
+                                     "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
+                                     "f32_expadd_scalar"};
+const char* const kFastestWhereAddsShareFmaPorts = "f32_winograd_3x3_fma_avx512";
 
 const KernelInfo* find(const std::string& name) {
   for (const KernelInfo& k : kTable) {
@@ -284,14 +283,14 @@ std::vector<const KernelInfo*> kernels_for(const ModelWeights& w) {
 const KernelInfo& select_kernel(const std::string& name, const ModelWeights* model) {
   auto usable = [&](const KernelInfo& k) { return k.supported() && (!model || why_cannot_run(k, *model).empty()); };
   if (name.empty() || name == "fastest") {
-    auto [first, last] = name.empty() ? std::pair(std::begin(kDefaultOrder), std::end(kDefaultOrder))
-                                      : std::pair(std::begin(kFastestOrderAddPipes), std::end(kFastestOrderAddPipes));
+    std::vector<const char*> order;
 #if defined(DS_KERNELS_X86)
-    if (!name.empty() && detail::avx512_adds_share_fma_ports())
-      first = std::begin(kFastestOrderSharedPorts), last = std::end(kFastestOrderSharedPorts);
+    if (!name.empty() && detail::avx512_adds_share_fma_ports()) order.push_back(kFastestWhereAddsShareFmaPorts);
 #endif
-    for (auto n = first; n != last; ++n) {
-      const KernelInfo* k = find(*n);
+    if (name.empty()) order.insert(order.end(), std::begin(kDefaultOrder), std::end(kDefaultOrder));
+    else order.insert(order.end(), std::begin(kFastestOrder), std::end(kFastestOrder));
+    for (const char* n : order) {
+      const KernelInfo* k = find(n);
       if (!k || !k->supported()) continue;
       if (usable(*k)) return *k;
       // A baseline model runs on the zero-weight kernel of the same family (ISA, blocking, arithmetic).
