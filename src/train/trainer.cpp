@@ -80,14 +80,14 @@ int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()
 // schedule for the built-in Fashion-MNIST demo.
 void apply_run_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
   const bool imagenet = kind == data::Kind::kImageFolder;
-  if (data::is_speech(kind)) {  // res8 over log-mel features (train/speech_model.h)
-    if (c.arch.empty()) c.arch = "res8";
-    if (c.epochs <= 0) c.epochs = 30;
-    if (c.batch_size <= 0) c.batch_size = 64;
+  if (data::is_speech(kind)) {
+    if (c.arch.empty()) c.arch = "res8";  // over log-mel features (train/speech_model.h)
+    // Epochs and batch: apply_speech_size_defaults, once the training split's size is known.
+  } else {
+    if (c.arch.empty()) c.arch = imagenet ? "resnet18" : builtin ? "smallcnn" : "resnet20";
+    if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 4 : (kind == data::Kind::kIdx ? 20 : 200);
+    if (c.batch_size <= 0) c.batch_size = imagenet ? 256 : 128;
   }
-  if (c.arch.empty()) c.arch = imagenet ? "resnet18" : builtin ? "smallcnn" : "resnet20";
-  if (c.epochs <= 0) c.epochs = imagenet ? 200 : builtin ? 4 : (kind == data::Kind::kIdx ? 20 : 200);
-  if (c.batch_size <= 0) c.batch_size = imagenet ? 256 : 128;
   if (c.augment.empty()) c.augment = data::augment_name(data::default_augment(kind));
   if (c.out.empty()) {
     std::string m = c.policy.body.method == Method::kFp32 ? "fp32"
@@ -103,9 +103,9 @@ void apply_run_defaults(TrainConfig& c, data::Kind kind, bool builtin) {
 // a speech run that names neither gets a batch of 64 only from 100 batches an epoch on (16 or 32
 // below) and at least kSpeechMinSteps steps (30 epochs at the least); Speech Commands keeps 30 x 64.
 constexpr int64_t kSpeechMinSteps = 6000;
-void apply_speech_size_defaults(TrainConfig& c, size_t clips, bool epochs_given, bool batch_given) {
-  if (!batch_given) c.batch_size = clips >= 6400 ? 64 : clips >= 3200 ? 32 : 16;
-  if (!epochs_given) {
+void apply_speech_size_defaults(TrainConfig& c, size_t clips) {
+  if (c.batch_size <= 0) c.batch_size = clips >= 6400 ? 64 : clips >= 3200 ? 32 : 16;
+  if (c.epochs <= 0) {
     const int64_t per_epoch = std::max<int64_t>(1, (int64_t(clips) + c.batch_size - 1) / c.batch_size);
     c.epochs = int(std::max<int64_t>(30, (kSpeechMinSteps + per_epoch - 1) / per_epoch));
   }
@@ -372,7 +372,6 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   if (builtin && !fs::exists(root))
     throw TrainError("no DATA given and the built-in Fashion-MNIST is not installed at " + root +
                      " (apt-get install dataset-fashion-mnist, or pass a dataset folder)");
-  const bool epochs_given = cfg.epochs > 0, batch_given = cfg.batch_size > 0;  // by flag or by the resumed run
   const data::Kind kind = data::detect_kind(root);
   apply_run_defaults(cfg, kind, builtin);
   apply_machine_defaults(cfg);
@@ -384,7 +383,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
       throw TrainError("--batch-size " + std::to_string(cfg.batch_size) + " is the global batch and cannot be split evenly over " +
                        std::to_string(cfg.dist.world_size) + " ranks");
   };
-  check_global_batch();  // before the rendezvous where the batch is known; a speech default is checked again below
+  check_global_batch();  // before the rendezvous (a speech run's default batch, still 0 here, is checked below)
   std::unique_ptr<dist::Comm> comm;
   if (cfg.dist.enabled()) comm = dist::Comm::join(cfg.dist, dev);
   // Rank 0 alone prints and writes the run folder; every rank computes the same things.
@@ -403,8 +402,7 @@ TrainResult run_training(TrainConfig cfg, const std::string& resume, const std::
   Splits splits = open_splits(cfg, /*need_train=*/true);
   data::Dataset& train_set = *splits.train;
   data::Dataset& test_set = *splits.test;
-  if (data::is_speech(kind) && resume.empty())
-    apply_speech_size_defaults(cfg, train_set.size(), epochs_given, batch_given);
+  if (data::is_speech(kind)) apply_speech_size_defaults(cfg, train_set.size());  // a resumed run has its own
   check_global_batch();  // every rank finds the same and stops
   if (lead) fs::create_directories(cfg.out);
 
