@@ -33,7 +33,8 @@ const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, d
 // direct FMA product beat F(2x2) on every 7x7 layer (ResNet-18's 512 channels 1.13-1.21x, ResNet-20's
 // 64 channels 1.3-1.6x) and lost at 14x14 with 256 channels (0.70-0.77x); ResNet-20's 32 at 14x14
 // were even on 1 thread. Whole networks against f32_winograd_3x3_avx512, batch 1, median of 7
-// interleaved rounds: ResNet-20 1 thread 0.68 against 0.78 ms, ResNet-18 2 threads 15.4 against 15.8.
+// interleaved rounds (scripts/ab_engine.sh): ResNet-20 1 thread 0.68 against 0.78 ms, ResNet-18 2 threads 15.4
+// against 15.8.
 const WinogradKernel kWinogradAvx512Fma = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512,
                                            10 * 10};
 #endif
