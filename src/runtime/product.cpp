@@ -52,17 +52,20 @@ void PanelProduct::for_pieces(int columns, int threads,
   const int blocks = w_.blocks();
   if (blocks == 0 || columns == 0) return;
   const int want = threads > 1 ? 2 * threads : 1;
-  int row_tasks, col_tasks;
+  int row_tasks, col_tasks, rb;
   if (wide()) {
     // The wide form decodes a block's whole K per task: split rows (each weight decoded once),
-    // and columns only when there are too few row blocks for the threads.
-    row_tasks = std::min(blocks, want);
+    // and columns only when there are too few row blocks for the threads. Rows go in pairs of
+    // blocks, which the kernel runs together (pgemm_avx512.h, run_wide).
+    const int pairs = (blocks + 1) / 2;
+    row_tasks = std::min(pairs, want);
     col_tasks = std::min(columns, (want + row_tasks - 1) / row_tasks);
+    rb = 2 * ((pairs + row_tasks - 1) / row_tasks);
   } else {
     row_tasks = (blocks + 15) / 16;
     col_tasks = std::min(columns, std::max((columns + kMaxColumns - 1) / kMaxColumns, (want + row_tasks - 1) / row_tasks));
+    rb = (blocks + row_tasks - 1) / row_tasks;
   }
-  const int rb = (blocks + row_tasks - 1) / row_tasks;
   parallel_tasks(row_tasks * col_tasks, threads, [&](int t) {
     kernels::PanelGemmArgs a;
     a.w = &w_;

@@ -186,9 +186,10 @@ TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
 
 // The indirect form (implicit im2col over a padded image) gives the packed form's result bit for
 // bit: a 3x3 stride-1 convolution, rows of 11 pixels (halves of 8 and 3), tiles across rows.
+// 40 output channels: the wide form's 16-row blocks run as a pair and a partial odd one.
 TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
   std::mt19937 rng(16);
-  const int C = 5, H = 7, W = 11, M = 8, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
+  const int C = 5, H = 7, W = 11, M = 40, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
   const std::vector<float> img = normal_x(rng, size_t(C) * H * W);
   std::vector<float> col(size_t(K) * N, 0.f), padded(size_t(C) * Hp * Wp + 16, 0.f);
   std::vector<int32_t> koff;
@@ -223,11 +224,14 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     const PackedCodes p = random_codes(rng, M, K, 4, 0);
     const PanelWeights w = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
                                               M, K, p.packed.data(), p.row_bytes);
-    std::vector<float> scale(M, 0.5f), bias(M, 0.25f);
+    std::vector<float> scale(M), bias(M);
+    for (int m = 0; m < M; ++m) scale[size_t(m)] = 0.25f + 0.125f * float(m % 5), bias[size_t(m)] = 0.0625f * float(m % 7) - 0.2f;
+    const std::vector<float> residual = normal_x(rng, size_t(M) * N);
     std::vector<float> y_packed(size_t(M) * N, 1.f), y_ind(size_t(M) * N, 2.f);
     PanelGemmArgs a;
     a.w = &w, a.mb1 = w.blocks(), a.xp = xp.data(), a.N = N, a.p1 = (N + 15) / 16, a.y = y_packed.data();
     a.ldy = size_t(N), a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.relu = true;
+    a.ep.residual = residual.data();
     k->panel(a);
     PanelGemmArgs b = a;
     b.xp = nullptr, b.tiles = tiles.data(), b.N = int(tiles.size()), b.p1 = int(tiles.size());
