@@ -134,7 +134,8 @@ struct Avx512Panel {
 // The epilogue of one accumulator of the wide form: output pixel at offset y (a PixelTile's y[j])
 // for the rows of `mask` from m0 on, one row per lane. Scale and bias are lane vectors; the
 // residual is gathered and the result scattered down the rows (stride ldy), since a ZMM here holds
-// 16 channels of one pixel and y keeps each channel's pixels together.
+// 16 channels of one pixel and y keeps each channel's pixels together. For tiles whose pixels are
+// not consecutive in y (one that spans two images of a batch); see wide_store_rows.
 inline void wide_store(const PanelGemmArgs& a, __m512 acc, __m512 scale, __m512 bias, __m512i rows, __mmask16 mask,
                        int m0, int32_t y) {
   const size_t at = size_t(m0) * a.ldy + size_t(y);
@@ -144,23 +145,76 @@ inline void wide_store(const PanelGemmArgs& a, __m512 acc, __m512 scale, __m512 
   _mm512_mask_i32scatter_ps(a.y + at, mask, rows, v, 4);
 }
 
+// The epilogue of one tile of the wide form whose n pixels are consecutive in y (from y0 on):
+// acc[j] holds pixel j's 16 channels (rows m0 ..; `rows` of them real). Transposed in registers
+// into rows of y, each written with one masked store, where scattering a pixel's 16 channels
+// would hit 16 lines ldy floats apart: at ldy = 1024 (a 32x32 image) those share one L1 set
+// and evict each other (measured: 16-channel 32x32 layers twice as slow scattered).
+inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __m512 scale, __m512 bias, int rows,
+                            int m0, int32_t y0) {
+  __m512 v[8];
+  for (int j = 0; j < kWidePixels; ++j) v[j] = _mm512_add_ps(_mm512_mul_ps(acc[j], scale), bias);  // j >= n: dropped
+  for (int j = kWidePixels; j < 8; ++j) v[j] = _mm512_setzero_ps();
+  // Lane L (channels 4L .. 4L + 3) of s[c] holds channel 4L + c of pixels 0-3 (c < 4) or 4-7 (c >= 4).
+  __m512 t[8], u[8];
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = _mm512_unpacklo_ps(v[j], v[j + 1]);
+    t[j + 1] = _mm512_unpackhi_ps(v[j], v[j + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    const __m512d p0 = _mm512_castps_pd(t[4 * h]), p1 = _mm512_castps_pd(t[4 * h + 1]),
+                  p2 = _mm512_castps_pd(t[4 * h + 2]), p3 = _mm512_castps_pd(t[4 * h + 3]);
+    u[4 * h + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(p0, p2));
+    u[4 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p0, p2));
+    u[4 * h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(p1, p3));
+    u[4 * h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(p1, p3));
+  }
+  // Lanes L, L + 1 of pixels 0-3 and 4-7 side by side: channel 4L + c in the low 8 floats and
+  // 4L + 4 + c in the high 8, pixels 0-7 each.
+  const __m512i lo = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i hi = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  const __mmask16 first = __mmask16((1u << n) - 1u), second = __mmask16(first << 8);
+  float* const y = a.y + size_t(m0) * a.ldy + size_t(y0);
+  const float* const res = a.ep.residual ? a.ep.residual + size_t(m0) * a.ldy + size_t(y0) : nullptr;
+  for (int c = 0; c < 4; ++c)
+    for (int half = 0; half < 2; ++half) {
+      __m512 w = _mm512_permutex2var_ps(u[c], half ? hi : lo, u[4 + c]);
+      const int r0 = 8 * half + c, r1 = r0 + 4;  // the rows of the low and high 8 floats
+      const __mmask16 m = __mmask16((r0 < rows ? first : 0) | (r1 < rows ? second : 0));
+      // The high 8 floats go to row r1 through an address 8 floats before it (r1 >= 4 and
+      // ldy >= 8: inside y); the masked-off lanes are neither read nor written.
+      if (res) {
+        __m512 rv = _mm512_maskz_loadu_ps(__mmask16(m & first), res + size_t(r0) * a.ldy);
+        rv = _mm512_mask_loadu_ps(rv, __mmask16(m & second), res + size_t(r1) * a.ldy - 8);
+        w = _mm512_add_ps(w, rv);
+      }
+      if (a.ep.relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(y + size_t(r0) * a.ldy, __mmask16(m & first), w);
+      _mm512_mask_storeu_ps(y + size_t(r1) * a.ldy - 8, __mmask16(m & second), w);
+    }
+}
+
 // kTiles pixel tiles of the wide form from tile t on, against kBlocks blocks of decoded weights
 // wp[c] (block c: rows m0[c] .. m0[c] + rows[c] - 1). Two blocks share every broadcast of x: 2
 // weight loads and 6 broadcasts per 12 FMAs where one block needs 1 and 6 per 6 (measured on an
 // Intel Xeon, 16 channels in L1: 1 block x 12 pixels 135-144 GFLOP/s, 2 blocks x 12 pixels
 // 170-176). Per output the additions run k ascending whatever kTiles and kBlocks are.
+//
+// Columns [k0, k1) of K: the sums so far come from `partial` (unless k0 = 0) and go back to it
+// (unless k1 = K, where the epilogue stores y instead), kBlocks x kTiles x 6 ZMMs per tile pair.
 template <int kFma, bool kZero, int kTiles, int kBlocks>
 inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uint32_t* const* keep, const int* m0,
-                       const int* rows, int t, __m512i bias) {
+                       const int* rows, int t, __m512i bias, int k0, int k1, float* partial) {
   const int K = a.w->K;
   const float* xb[kTiles][kWidePixels];
   __m512 acc[kBlocks][kTiles][kWidePixels];
   for (int q = 0; q < kTiles; ++q)
     for (int j = 0; j < kWidePixels; ++j) {
       xb[q][j] = a.x_base + a.pixels[t + q].x[j];
-      for (int c = 0; c < kBlocks; ++c) acc[c][q][j] = _mm512_setzero_ps();
+      for (int c = 0; c < kBlocks; ++c)
+        acc[c][q][j] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + ((c * kTiles + q) * kWidePixels + j) * 16);
     }
-  for (int k = 0; k < K; ++k) {
+  for (int k = k0; k < k1; ++k) {
     __m512 wv[kBlocks];
     for (int c = 0; c < kBlocks; ++c) wv[c] = _mm512_loadu_ps(wp[c] + size_t(k) * kWideRows);
     const int32_t o = a.koff[k];
@@ -188,6 +242,12 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
         }
     }
   }
+  if (k1 < K) {
+    for (int c = 0; c < kBlocks; ++c)
+      for (int q = 0; q < kTiles; ++q)
+        for (int j = 0; j < kWidePixels; ++j) _mm512_storeu_ps(partial + ((c * kTiles + q) * kWidePixels + j) * 16, acc[c][q][j]);
+    return;
+  }
   const __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(int32_t(a.ldy)));
   for (int c = 0; c < kBlocks; ++c) {
@@ -196,6 +256,12 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
     const __m512 bv = a.ep.bias ? _mm512_maskz_loadu_ps(mask, a.ep.bias + m0[c]) : _mm512_setzero_ps();
     for (int q = 0; q < kTiles; ++q) {
       const PixelTile& pt = a.pixels[t + q];
+      bool consecutive = a.ldy >= 8;
+      for (int j = 1; j < pt.n; ++j) consecutive = consecutive && pt.y[j] == pt.y[0] + j;
+      if (consecutive) {
+        wide_store_rows(a, acc[c][q], pt.n, scale, bv, rows[c], m0[c], pt.y[0]);
+        continue;
+      }
       for (int j = 0; j < pt.n; ++j) wide_store(a, acc[c][q][j], scale, bv, lanes, mask, m0[c], pt.y[j]);
     }
   }
@@ -208,12 +274,19 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
 // and a float add. Any 6 pixels make a tile, so small images waste no lanes (the 6x16 form
 // follows output rows in halves of 8 and idles 1 lane of 8 at 7 or 14 pixels per row). Blocks
 // go in pairs (32 channels x 12 pixels: 24 accumulators), an odd last one alone.
+#ifndef DS_WIDE_DEPTH
+#define DS_WIDE_DEPTH 192
+#endif
+constexpr int kWideDepth = DS_WIDE_DEPTH;
 template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;
   const int K = w.K, M = w.M;
   const size_t keep_at = keep_plane_at(size_t(K) * kWideRows), per_block = keep_at * (kZero ? 2 : 1) + 32;
-  uint32_t* const scratch = scratch_words(2 * per_block);
+  // The decoded weights of two blocks, then the partial sums of every tile pair of the piece.
+  const size_t pairs = size_t(a.p1 - a.p0 + 1) / 2, per_pair = 2 * 2 * kWidePixels * 16;
+  uint32_t* const scratch = scratch_words(2 * per_block + pairs * per_pair + 16);
+  float* const partial = reinterpret_cast<float*>(scratch + 2 * per_block);
   const __m512i bias = _mm512_set1_epi32(kExpBias<kFma, kZero>);
   for (int b0 = a.mb0; b0 < a.mb1; b0 += 2) {
     const int nb = a.mb1 - b0 < 2 ? 1 : 2;
@@ -238,12 +311,19 @@ inline void run_wide(const PanelGemmArgs& a) {
       keep[c] = s + keep_at;
       m0[c] = b * kWideRows, rows[c] = M - m0[c] < kWideRows ? M - m0[c] : kWideRows;
     }
-    for (int t = a.p0; t < a.p1; t += 2) {  // two pixel tiles at once (see tiles above)
-      const bool two = t + 1 < a.p1;
-      if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias);
-      else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias);
-      else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias);
-      else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias);
+    // K in slices of kWideDepth, each over every tile pair: a slice's weights (2 x kWideDepth x 64
+    // bytes) and the x they meet stay in L1 from one tile pair to the next, where the whole K of
+    // a 512-channel layer (590 KB of weights a pair) came from L2 for every tile pair.
+    for (int k0 = 0; k0 < K; k0 += kWideDepth) {
+      const int k1 = K - k0 < kWideDepth ? K : k0 + kWideDepth;
+      for (int t = a.p0; t < a.p1; t += 2) {  // two pixel tiles at once (see tiles above)
+        const bool two = t + 1 < a.p1;
+        float* const part = partial + size_t(t - a.p0) / 2 * per_pair;
+        if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+        else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+        else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+        else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+      }
     }
   }
 }

@@ -66,9 +66,9 @@ class Conv2d : public Layer {
     for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
     // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
     // convolutions with at least kWinogradMinInputs input channels (with fewer the transforms
-    // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else small
-    // images (28x28 and below, see kWideMaxPixels) on the wide form where the kernel has it: 6
-    // pixels anywhere per tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
+    // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else the wide
+    // form where the kernel has it and K is deep enough (kWideMinDepth): 6 pixels anywhere per
+    // tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
                         kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs &&
@@ -79,8 +79,7 @@ class Conv2d : public Layer {
     // cover padding and its costlier weight transform is shared by few tiles (measured: see
     // kWinograd4MinPixels).
     winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels ? 4 : 2;
-    const bool wide = winograd_ || (int(out.h * out.w) <= kWideMaxPixels && cin_g * kh * kw >= kWideMinDepth &&
-                                    PanelProduct::wide_available(n_, ctx));
+    const bool wide = winograd_ || (cin_g * kh * kw >= kWideMinDepth && PanelProduct::wide_available(n_, ctx));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
@@ -343,12 +342,13 @@ class Conv2d : public Layer {
   };
   std::vector<Tap> taps_;  // per row k of the im2col matrix
   std::vector<bool> used_rows_, used_cols_;  // per phase: read by some tap
-  // The wide form up to 28x28 output pixels and from 64 columns of K. Measured on ResNet-18, it
-  // wins at 28x28 (no 8,8,8,4 row segments) and below, and loses a little at 56x56 and 112x112.
-  // On ResNet-20's 32x32 layers it loses (bench_layers --only resnet20, 1 thread: the first conv,
-  // K = 27, 0.049 ms wide against 0.016 ms; 16 channels, K = 144, 0.087 against 0.070): its
-  // scalar epilogue weighs on few columns of K.
-  static constexpr int kWideMaxPixels = 784;
+  // The wide form from 64 columns of K, at any image size. With block pairs and the epilogue in
+  // registers (pgemm_avx512.h) it wins at every size of ResNet-18 (2 threads, per-layer medians
+  // of DS_PROFILE=1 build/bench/engine_bench: the 112x112 stem 1.16 ms against 1.44 for the 6x16 form, the
+  // expadd kernel's 56x56 layers 1.5-1.6 against 1.7-1.9) and ties on ResNet-20's 32x32 ones
+  // (bench_layers --only resnet20, 1 thread: 16 channels 0.055 ms against 0.050 for FMA, 0.068
+  // for both with exponent adds). Below 64 (ResNet-20's first conv, K = 27) its per-tile costs
+  // weigh on few columns of K (0.049 ms wide against 0.016, with the older scalar epilogue).
   static constexpr int kWideMinDepth = 64;
   // Set by prepare for the panel forms: the phase planes (Hq_ x Wq_, plane_ floats each; image_
   // floats per image), each tap's offset in them, and one image's column tiles (6x16 form).

@@ -186,10 +186,11 @@ TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
 
 // The indirect form (implicit im2col over a padded image) gives the packed form's result bit for
 // bit: a 3x3 stride-1 convolution, rows of 11 pixels (halves of 8 and 3), tiles across rows.
-// 40 output channels: the wide form's 16-row blocks run as a pair and a partial odd one.
+// 40 output channels: the wide form's 16-row blocks run as a pair and a partial odd one; K = 207:
+// its K runs in two slices (kWideDepth).
 TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
   std::mt19937 rng(16);
-  const int C = 5, H = 7, W = 11, M = 40, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
+  const int C = 23, H = 7, W = 11, M = 40, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
   const std::vector<float> img = normal_x(rng, size_t(C) * H * W);
   std::vector<float> col(size_t(K) * N, 0.f), padded(size_t(C) * Hp * Wp + 16, 0.f);
   std::vector<int32_t> koff;
@@ -240,31 +241,36 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_ind[i])) << i;
     if (!k->wide_form) continue;
 
-    // The wide form: the same convolution as 6-pixel tiles (any pixels: here in order, the last
-    // tile partial), weights in blocks of 16 rows. The FMA kernel is bit-equal; kernels with
-    // exponent-add terms give the padding's zeros a term below 2^-110 each.
-    std::vector<PixelTile> px;
-    for (int n = 0; n < N; n += kWidePixels) {
-      PixelTile t{};
-      t.n = std::min(kWidePixels, N - n);
-      for (int j = 0; j < kWidePixels; ++j) {
-        const int q = std::min(n + j, N - 1);
-        t.x[j] = (q / W) * Wp + q % W, t.y[j] = q;
-      }
-      px.push_back(t);
-    }
+    // The wide form: the same convolution as 6-pixel tiles (any pixels: in order, the last tile
+    // partial, whose stores go down rows; then in reverse, scattered pixel by pixel), weights in
+    // blocks of 16 rows. The FMA kernel is bit-equal; kernels with exponent-add terms give the
+    // padding's zeros a term below 2^-110 each.
     const PanelWeights ww = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
                                                M, K, p.packed.data(), p.row_bytes, kWideRows);
-    std::vector<float> y_wide(size_t(M) * N, 3.f);
     PanelGemmArgs c = b;
-    c.w = &ww, c.mb1 = ww.blocks(), c.tiles = nullptr, c.pixels = px.data(), c.N = int(px.size()), c.p1 = int(px.size());
-    c.y = y_wide.data();
-    k->panel(c);
-    for (size_t i = 0; i < y_packed.size(); ++i) {
-      if (k->tiny_zero_terms)
-        ASSERT_NEAR(y_packed[i], y_wide[i], 1e-30) << i;
-      else
-        ASSERT_EQ(f2u(y_packed[i]), f2u(y_wide[i])) << i;
+    for (const bool reversed : {false, true}) {
+      SCOPED_TRACE(reversed ? "pixels in reverse" : "pixels in order");
+      std::vector<PixelTile> px;
+      for (int n = 0; n < N; n += kWidePixels) {
+        PixelTile t{};
+        t.n = std::min(kWidePixels, N - n);
+        for (int j = 0; j < kWidePixels; ++j) {
+          int q = std::min(n + j, N - 1);
+          if (reversed) q = N - 1 - q;
+          t.x[j] = (q / W) * Wp + q % W, t.y[j] = q;
+        }
+        px.push_back(t);
+      }
+      std::vector<float> y_wide(size_t(M) * N, 3.f);
+      c.w = &ww, c.mb1 = ww.blocks(), c.tiles = nullptr, c.pixels = px.data(), c.N = int(px.size()), c.p1 = int(px.size());
+      c.y = y_wide.data();
+      k->panel(c);
+      for (size_t i = 0; i < y_packed.size(); ++i) {
+        if (k->tiny_zero_terms)
+          ASSERT_NEAR(y_packed[i], y_wide[i], 1e-30) << i;
+        else
+          ASSERT_EQ(f2u(y_packed[i]), f2u(y_wide[i])) << i;
+      }
     }
     c.pixels = nullptr;  // 16-row weights without the wide form: refused
     EXPECT_THROW(k->panel(c), std::invalid_argument);
