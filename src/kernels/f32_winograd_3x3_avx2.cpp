@@ -8,6 +8,9 @@ namespace ds::kernels::detail {
 namespace {
 
 struct Ymm2 {
+  // The product's register tile (winograd_impl.h): one block x one group, whose 6 accumulators of
+  // two YMM each already fill most of the register file.
+  static constexpr int kTileBlocks = 1, kTileGroups = 1;
   struct T {
     __m256 lo, hi;
   };

@@ -166,11 +166,41 @@ void wino_input(const WinogradInputArgs& a) {
   }
 }
 
+// The sums of one position xi for kB blocks x kG groups, over the cc channels of a chunk: block
+// b's U at u[b], the tiles' V at vx + off[g * 6 + j] (channel c: + c * c_stride), the sums so far
+// at ab[b] + g * gs + j * 16 (unless `first`), where they are stored back.
+template <class V, int kB, int kG>
+inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, int cc, const size_t* off,
+                      float* const* ab, size_t gs, bool first) {
+  using T = typename V::T;
+  T acc[kB][kG][kWinogradGroup];
+  for (int b = 0; b < kB; ++b)
+    for (int g = 0; g < kG; ++g)
+      for (int j = 0; j < kWinogradGroup; ++j)
+        acc[b][g][j] = first ? V::zero() : V::load(ab[b] + size_t(g) * gs + size_t(j) * kWideRows);
+  const float* vc = vx;
+  for (int c = 0; c < cc; ++c, vc += c_stride) {
+    T uv[kB];
+    for (int b = 0; b < kB; ++b) uv[b] = V::load(u[b] + size_t(c) * kWideRows);
+    for (int g = 0; g < kG; ++g)
+      for (int j = 0; j < kWinogradGroup; ++j) {
+        const float* x = vc + off[g * kWinogradGroup + j];
+        for (int b = 0; b < kB; ++b) acc[b][g][j] = V::fma_bcast(acc[b][g][j], uv[b], x);
+      }
+  }
+  for (int b = 0; b < kB; ++b)
+    for (int g = 0; g < kG; ++g)
+      for (int j = 0; j < kWinogradGroup; ++j) V::store(ab[b] + size_t(g) * gs + size_t(j) * kWideRows, acc[b][g][j]);
+}
+
+// The product runs in register tiles of V::kTileBlocks 16-channel blocks x V::kTileGroups 6-tile
+// groups (an odd last block or group alone), the additions per output in the same order whatever
+// the tile.
 template <class V, int kM>
 void wino_product(const WinogradProductArgs& a) {
   using T = typename V::T;
   constexpr int kA = kM + 2, kXi = kA * kA;
-  constexpr int kRows = kWideRows;
+  constexpr int kRows = kWideRows, kTB = V::kTileBlocks, kTG = V::kTileGroups;
   // Floats from one position's U panel to the next: a chunk plus 16, so the a^2 stores of one
   // channel's transform land in different L1 sets (at exactly 4 KiB apart they would share one
   // set of 8 ways and evict each other: measured 40% of the layer at 7x7).
@@ -178,83 +208,94 @@ void wino_product(const WinogradProductArgs& a) {
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
   const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
-  uint32_t* scratch = scratch_words(dec_n + u_n + size_t(groups) * kXi * kWinogradGroup * kRows);
+  const size_t acc_n = size_t(groups) * kXi * kWinogradGroup * kRows;
+  uint32_t* scratch = scratch_words(dec_n + kTB * (u_n + acc_n));
   float* dec = reinterpret_cast<float*>(scratch);
-  float* U = dec + dec_n;
-  float* acc_buf = U + u_n;  // [group][xi][tile][16 channels]: the sums over the chunks so far
   const size_t per_image = size_t(a.tiles_h) * a.tiles_w, plane = size_t(a.OH) * a.OW;
-  for (int b = a.mb0; b < a.mb1; ++b) {
-    const int m0 = b * kRows, rows = M - m0 < kRows ? M - m0 : kRows;
+  for (int b0 = a.mb0; b0 < a.mb1; b0 += kTB) {
+    const int nb = a.mb1 - b0 < kTB ? a.mb1 - b0 : kTB;
+    // Per block of the tile: its U, then its sums ([group][xi][tile][16 channels]).
+    float* U[kTB];
+    float* acc_buf[kTB];
+    for (int i = 0; i < kTB; ++i) U[i] = dec + dec_n + size_t(i) * (u_n + acc_n), acc_buf[i] = U[i] + u_n;
     for (int c0 = 0; c0 < C; c0 += kWinoChunk) {
       const int cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
-      const float* g;
-      if (w.kind == PanelWeightKind::kF32) {
-        g = reinterpret_cast<const float*>(w.block(b)) + size_t(c0) * 9 * kRows;
-      } else {
-        wino_decode(w, b, c0 * 9, cc * 9, dec);
-        g = dec;
-      }
-      for (int c = 0; c < cc; ++c) {  // U = G g G^T for 16 output channels
-        T gv[9], u[kXi];
-        for (int t = 0; t < 9; ++t) gv[t] = V::load(g + (size_t(c) * 9 + size_t(t)) * kRows);
-        T rows3[3][kA];  // g G^T per filter row, then G down the columns
-        for (int i = 0; i < 3; ++i) WinoTransforms<V, kM>::weight(gv + 3 * i, rows3[i]);
-        for (int j = 0; j < kA; ++j) {
-          const T col[3] = {rows3[0][j], rows3[1][j], rows3[2][j]};
-          T t[kA];
-          WinoTransforms<V, kM>::weight(col, t);
-          for (int i = 0; i < kA; ++i) u[i * kA + j] = t[i];
+      for (int i = 0; i < nb; ++i) {
+        const float* g;
+        if (w.kind == PanelWeightKind::kF32) {
+          g = reinterpret_cast<const float*>(w.block(b0 + i)) + size_t(c0) * 9 * kRows;
+        } else {
+          wino_decode(w, b0 + i, c0 * 9, cc * 9, dec);
+          g = dec;
         }
-        for (int xi = 0; xi < kXi; ++xi) V::store(U + size_t(xi) * kUStride + size_t(c) * kRows, u[xi]);
+        for (int c = 0; c < cc; ++c) {  // U = G g G^T for 16 output channels
+          T gv[9], u[kXi];
+          for (int t = 0; t < 9; ++t) gv[t] = V::load(g + (size_t(c) * 9 + size_t(t)) * kRows);
+          T rows3[3][kA];  // g G^T per filter row, then G down the columns
+          for (int r = 0; r < 3; ++r) WinoTransforms<V, kM>::weight(gv + 3 * r, rows3[r]);
+          for (int j = 0; j < kA; ++j) {
+            const T col[3] = {rows3[0][j], rows3[1][j], rows3[2][j]};
+            T t[kA];
+            WinoTransforms<V, kM>::weight(col, t);
+            for (int r = 0; r < kA; ++r) u[r * kA + j] = t[r];
+          }
+          for (int xi = 0; xi < kXi; ++xi) V::store(U[i] + size_t(xi) * kUStride + size_t(c) * kRows, u[xi]);
+        }
       }
       for (int xi = 0; xi < kXi; ++xi) {
-        const float* u = U + size_t(xi) * kUStride;
+        const float* u[kTB];
+        for (int i = 0; i < kTB; ++i) u[i] = U[i] + size_t(xi) * kUStride;
         const float* vx = a.v + size_t(xi) * a.xi_stride + size_t(c0) * a.c_stride;
-        for (int gi = 0; gi < groups; ++gi) {
+        for (int gi = 0; gi < groups; gi += kTG) {
+          const int ng = groups - gi < kTG ? groups - gi : kTG;
           // Tiles past the end repeat the last one (computed, never stored): no read past V.
-          const size_t t0 = size_t(a.g0 + gi) * kWinogradGroup;
-          size_t off[kWinogradGroup];
-          for (int j = 0; j < kWinogradGroup; ++j) off[j] = wino_min(t0 + size_t(j), size_t(a.T) - 1);
-          float* ab = acc_buf + (size_t(gi) * kXi + size_t(xi)) * kWinogradGroup * kRows;
-          T acc[kWinogradGroup];
-          for (int j = 0; j < kWinogradGroup; ++j) acc[j] = c0 ? V::load(ab + j * kRows) : V::zero();
-          const float* vc = vx;
-          for (int c = 0; c < cc; ++c, vc += a.c_stride) {
-            const T uv = V::load(u + size_t(c) * kRows);
-            for (int j = 0; j < kWinogradGroup; ++j) acc[j] = V::fma_bcast(acc[j], uv, vc + off[j]);
+          size_t off[kTG * kWinogradGroup];
+          for (int j = 0; j < kTG * kWinogradGroup; ++j)
+            off[j] = wino_min(size_t(a.g0 + gi) * kWinogradGroup + size_t(j), size_t(a.T) - 1);
+          float* ab[kTB];
+          for (int i = 0; i < kTB; ++i) ab[i] = acc_buf[i] + (size_t(gi) * kXi + size_t(xi)) * kWinogradGroup * kRows;
+          const size_t gs = size_t(kXi) * kWinogradGroup * kRows;  // from group gi to gi + 1 in acc_buf
+          if (kTG == 2 && ng == 2) {
+            if (nb == kTB) wino_tile<V, kTB, kTG>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
+            else wino_tile<V, 1, kTG>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
+            continue;
           }
-          for (int j = 0; j < kWinogradGroup; ++j) V::store(ab + j * kRows, acc[j]);
+          if (nb == kTB) wino_tile<V, kTB, 1>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
+          else wino_tile<V, 1, 1>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
         }
       }
     }
     // Output transform Y = A^T M A, then the epilogue.
-    const T scale = a.ep.scale ? V::load_first(a.ep.scale + m0, rows) : V::set1(1.f);
-    const T bias = a.ep.bias ? V::load_first(a.ep.bias + m0, rows) : V::zero();
-    for (int gi = 0; gi < groups; ++gi)
-      for (int j = 0; j < kWinogradGroup; ++j) {
-        const size_t t = size_t(a.g0 + gi) * kWinogradGroup + size_t(j);
-        if (t >= size_t(a.T)) break;
-        const float* ab = acc_buf + size_t(gi) * kXi * kWinogradGroup * kRows + size_t(j) * kRows;
-        T m[kXi], y[kM * kM];
-        for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinogradGroup * kRows);
-        wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
-        float out[kM * kM][kRows];
-        for (int q = 0; q < kM * kM; ++q) V::store(out[q], V::add(V::mul(y[q], scale), bias));
-        const size_t img = t / per_image, in_img = t % per_image;
-        const int oy = int(in_img / size_t(a.tiles_w)) * kM, ox = int(in_img % size_t(a.tiles_w)) * kM;
-        for (int q = 0; q < kM * kM; ++q) {
-          const int py = oy + q / kM, px = ox + q % kM;
-          if (py >= a.OH || px >= a.OW) continue;
-          const size_t at0 = img * a.image_stride + size_t(m0) * plane + size_t(py) * a.OW + size_t(px);
-          for (int r = 0; r < rows; ++r) {
-            const size_t at = at0 + size_t(r) * plane;
-            float o = out[q][r];
-            if (a.ep.residual) o += a.ep.residual[at];
-            if (a.ep.relu) o = o > 0.f ? o : 0.f;
-            a.y[at] = o;
+    for (int i = 0; i < nb; ++i) {
+      const int m0 = (b0 + i) * kRows, rows = M - m0 < kRows ? M - m0 : kRows;
+      const T scale = a.ep.scale ? V::load_first(a.ep.scale + m0, rows) : V::set1(1.f);
+      const T bias = a.ep.bias ? V::load_first(a.ep.bias + m0, rows) : V::zero();
+      for (int gi = 0; gi < groups; ++gi)
+        for (int j = 0; j < kWinogradGroup; ++j) {
+          const size_t t = size_t(a.g0 + gi) * kWinogradGroup + size_t(j);
+          if (t >= size_t(a.T)) break;
+          const float* ab = acc_buf[i] + size_t(gi) * kXi * kWinogradGroup * kRows + size_t(j) * kRows;
+          T m[kXi], y[kM * kM];
+          for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinogradGroup * kRows);
+          wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
+          float out[kM * kM][kRows];
+          for (int q = 0; q < kM * kM; ++q) V::store(out[q], V::add(V::mul(y[q], scale), bias));
+          const size_t img = t / per_image, in_img = t % per_image;
+          const int oy = int(in_img / size_t(a.tiles_w)) * kM, ox = int(in_img % size_t(a.tiles_w)) * kM;
+          for (int q = 0; q < kM * kM; ++q) {
+            const int py = oy + q / kM, px = ox + q % kM;
+            if (py >= a.OH || px >= a.OW) continue;
+            const size_t at0 = img * a.image_stride + size_t(m0) * plane + size_t(py) * a.OW + size_t(px);
+            for (int r = 0; r < rows; ++r) {
+              const size_t at = at0 + size_t(r) * plane;
+              float o = out[q][r];
+              if (a.ep.residual) o += a.ep.residual[at];
+              if (a.ep.relu) o = o > 0.f ? o : 0.f;
+              a.y[at] = o;
+            }
           }
         }
-      }
+    }
   }
 }
 

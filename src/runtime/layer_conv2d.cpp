@@ -233,19 +233,20 @@ class Conv2d : public Layer {
     // Tasks: every block's weights are decoded and transformed once per task, so ranges of groups
     // are long (up to kMaxGroups: (m + 2)^2 x 6 x 16 floats of sums each, in L2), and split
     // further only to give each thread about 2 tasks.
+    // Blocks go in pairs, which the AVX-512 kernel runs as one register tile.
     constexpr int kMaxGroups = 24;
-    const int want = ctx.threads > 1 ? 2 * ctx.threads : 1;
+    const int want = ctx.threads > 1 ? 2 * ctx.threads : 1, pairs = (blocks + 1) / 2;
     const int col_tasks =
-        std::min(groups, std::max((groups + kMaxGroups - 1) / kMaxGroups, (want + blocks - 1) / blocks));
+        std::min(groups, std::max((groups + kMaxGroups - 1) / kMaxGroups, (want + pairs - 1) / pairs));
     kernels::PanelEpilogue ep;
     ep.scale = n_.scale, ep.bias = n_.bias;
     ep.residual = in.size() == 2 ? in[1].data : nullptr;
     ep.relu = p_[core::kConvRelu] != 0;
-    parallel_tasks(blocks * col_tasks, ctx.threads, [&](int t) {
+    parallel_tasks(pairs * col_tasks, ctx.threads, [&](int t) {
       kernels::WinogradProductArgs a;
       a.m = m;
       a.w = &w;
-      a.mb0 = t / col_tasks, a.mb1 = a.mb0 + 1;
+      a.mb0 = t / col_tasks * 2, a.mb1 = std::min(blocks, a.mb0 + 2);
       const int c = t % col_tasks;
       a.g0 = int(int64_t(groups) * c / col_tasks), a.g1 = int(int64_t(groups) * (c + 1) / col_tasks);
       a.v = v, a.xi_stride = size_t(C) * T, a.c_stride = T, a.T = int(T);

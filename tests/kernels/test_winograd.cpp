@@ -123,6 +123,7 @@ TEST(Winograd, MatchesDirectConvolution) {
       {2, 1, 2, 3, 2, 17, 3, PanelWeightKind::kDenseShift},     // 9 tiles a row: a partial vector of 16
       {2, 1, 5, 18, 3, 35, 3, PanelWeightKind::kShiftWithZero}, // 18 tiles a row: two input vectors
       {2, 2, 9, 16, 6, 5, 32, PanelWeightKind::kF32},
+      {2, 1, 70, 80, 12, 12, 3, PanelWeightKind::kDenseShift}, // 5 blocks, 6 groups: pieces of a pair and an odd one of each
       {4, 1, 3, 5, 7, 7, 3, PanelWeightKind::kDenseShift},      // 7 = 4 + 3: the last tiles partly outside
       {4, 2, 16, 16, 8, 6, 2, PanelWeightKind::kDenseShift},
       {4, 1, 70, 33, 5, 9, 4, PanelWeightKind::kDenseShift},
@@ -130,6 +131,7 @@ TEST(Winograd, MatchesDirectConvolution) {
       {4, 1, 5, 18, 3, 69, 3, PanelWeightKind::kShiftWithZero}, // 18 tiles a row: two input vectors
       {4, 1, 2, 7, 13, 61, 5, PanelWeightKind::kDenseShift},    // 16 tiles a row: one full vector
       {4, 2, 9, 16, 6, 5, 32, PanelWeightKind::kF32},
+      {4, 2, 24, 80, 11, 10, 4, PanelWeightKind::kDenseShift}, // 5 blocks, 5 groups over two images
   };
   for (const KernelInfo* k : ks)
     for (const Case& cs : cases) check(*k, cs, rng);
