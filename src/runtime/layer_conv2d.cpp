@@ -57,13 +57,7 @@ class Conv2d : public Layer {
     for (int c = 0; c < cin_g; ++c)
       for (int i = 0; i < kh; ++i)
         for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d, j * d});
-    // The phase rows and columns some tap reads (a 1x1 stride-2 conv reads one phase of four):
-    // the others are not copied.
     const int s = p_[core::kStride];
-    used_rows_.assign(size_t(s), false);
-    used_cols_.assign(size_t(s), false);
-    for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % s)] = true;
-    for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % s)] = true;
     // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
     // convolutions with at least kWinogradMinInputs input channels (with fewer the transforms
     // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else the wide
@@ -91,12 +85,23 @@ class Conv2d : public Layer {
     }
     if (winograd_) return;
     // The phase-split input and the taps' offsets in it (see run_panels), fixed by the shapes.
-    Hq_ = (int(in[0].h) + 2 * pad + s - 1) / s, Wq_ = (int(in[0].w) + 2 * pad + s - 1) / s;
-    plane_ = size_t(Hq_) * Wq_, image_ = size_t(cin_g) * s * s * plane_;
+    // The wide form reads one float per pixel and tap, wherever it is: one phase (a padded copy,
+    // pixels s floats apart), and no copy at all without padding (the input itself).
+    phases_ = wide ? 1 : s;
+    in_place_ = wide && pad == 0;
+    const int ph = phases_;
+    // The phase rows and columns some tap reads (a 1x1 stride-2 conv reads one phase of four):
+    // the others are not copied.
+    used_rows_.assign(size_t(ph), false);
+    used_cols_.assign(size_t(ph), false);
+    for (int i = 0; i < kh; ++i) used_rows_[size_t(i * d % ph)] = true;
+    for (int j = 0; j < kw; ++j) used_cols_[size_t(j * d % ph)] = true;
+    Hq_ = (int(in[0].h) + 2 * pad + ph - 1) / ph, Wq_ = (int(in[0].w) + 2 * pad + ph - 1) / ph;
+    plane_ = size_t(Hq_) * Wq_, image_ = size_t(cin_g) * ph * ph * plane_;
     koff_.clear();
     for (const Tap& t : taps_)
-      koff_.push_back(int32_t(((size_t(t.c) * s + size_t(t.dy % s)) * s + size_t(t.dx % s)) * plane_ +
-                              size_t(t.dy / s) * Wq_ + size_t(t.dx / s)));
+      koff_.push_back(int32_t(((size_t(t.c) * ph + size_t(t.dy % ph)) * ph + size_t(t.dx % ph)) * plane_ +
+                              size_t(t.dy / ph) * Wq_ + size_t(t.dx / ph)));
     column_tiles_ = wide ? std::vector<kernels::ColumnTile>() : column_tiles(int(out.h), int(out.w), Wq_);
   }
 
@@ -133,13 +138,15 @@ class Conv2d : public Layer {
   // input: implicit im2col, no packing. With stride s the padded input splits into s x s phase
   // planes, plane (a, b) holding padded pixels (u * s + a, v * s + b); tap (i, j) of output pixel
   // (oy, ox) is then pixel (oy + i*d / s, ox + j*d / s) of plane (i*d % s, j*d % s), so 8 outputs
-  // along a row read 8 consecutive floats for every stride. All images of the batch go into one
+  // along a row read 8 consecutive floats for every stride. The wide form reads single floats:
+  // one phase (a padded copy, output pixels s floats apart), or the input itself where there is
+  // no padding (a 1x1 stride-2 downsample copies nothing). All images of the batch go into one
   // product: the weights are decoded once for all of them.
   void run_panels(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
     const int g = p_[core::kGroups], cin_g = p_[core::kInC] / g, cout_g = p_[core::kOutC] / g;
-    const int N = int(os.h * os.w), pad = p_[core::kPad], s = p_[core::kStride], Wq = Wq_;
-    const size_t plane = plane_, image = image_;
+    const int N = int(os.h * os.w), pad = p_[core::kPad], s = phases_, Wq = Wq_;
+    const size_t plane = plane_, image = in_place_ ? size_t(is.c) * plane_ : image_;
     const bool wide = panels_[0].wide();
     // Tile offsets are 32-bit: a batch whose buffers would pass 2^31 floats goes in chunks.
     const size_t per_image = std::max(image, size_t(os.c) * N);
@@ -148,12 +155,12 @@ class Conv2d : public Layer {
       const int nb = std::min(chunk, ctx.batch - b0);
       // + 16: the last tile may read 8 floats past its row. Not zero-filled here: each thread
       // clears the planes it fills (in parallel, and only the phases some tap reads).
-      float* const split = input_scratch(image * size_t(nb) + 16);
-      std::fill_n(split + image * size_t(nb), 16, 0.f);
+      float* const split = in_place_ ? nullptr : input_scratch(image * size_t(nb) + 16);
+      if (split) std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
       if (wide) {
-        pixels = pixel_tiles(nb, int(os.w), N, Wq, image, size_t(os.c) * N);
+        pixels = pixel_tiles(nb, int(os.w), N, Wq, p_[core::kStride], image, size_t(os.c) * N);
       } else {
         for (int b = 0; b < nb; ++b)
           for (kernels::ColumnTile t : column_tiles_) {
@@ -165,7 +172,7 @@ class Conv2d : public Layer {
           }
       }
       for (int gi = 0; gi < g; ++gi) {
-        parallel_for(nb * cin_g, ctx.threads, [&](int i0, int i1) {
+        if (split) parallel_for(nb * cin_g, ctx.threads, [&](int i0, int i1) {
           for (int i = i0; i < i1; ++i) {
             const int b = b0 + i / cin_g, c = i % cin_g;
             const float* x = in[0].data + ((size_t(b) * is.c + size_t(gi) * cin_g + size_t(c)) * is.h) * is.w;
@@ -194,15 +201,17 @@ class Conv2d : public Layer {
           }
         });
         const size_t at = (size_t(b0) * os.c + size_t(gi) * cout_g) * N;
+        const float* const x =
+            split ? split : in[0].data + (size_t(b0) * is.c + size_t(gi) * cin_g) * plane;  // in place: this group's channels
         kernels::PanelEpilogue ep;
         ep.scale = n_.scale + size_t(gi) * cout_g;
         ep.bias = n_.bias + size_t(gi) * cout_g;
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
         if (wide)
-          panels_[size_t(gi)].run_wide(pixels, split, koff_.data(), out + at, size_t(N), ep, ctx.threads);
+          panels_[size_t(gi)].run_wide(pixels, x, koff_.data(), out + at, size_t(N), ep, ctx.threads);
         else
-          panels_[size_t(gi)].run_indirect(tiles, split, koff_.data(), out + at, size_t(N), ep, ctx.threads);
+          panels_[size_t(gi)].run_indirect(tiles, x, koff_.data(), out + at, size_t(N), ep, ctx.threads);
       }
     }
   }
@@ -257,8 +266,10 @@ class Conv2d : public Layer {
   }
 
   // The wide form's tiles: every output pixel of nb images, 6 per tile in order (a tile may span
-  // rows and images); the last tile repeats its last pixel and stores only the real ones.
-  static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, size_t image, size_t out_image) {
+  // rows and images); the last tile repeats its last pixel and stores only the real ones. Output
+  // pixel (oy, ox) reads from (s oy, s ox) of its input plane, Wq wide (stride s).
+  static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, int s, size_t image,
+                                                     size_t out_image) {
     std::vector<kernels::PixelTile> tiles;
     const int total = nb * N;
     for (int first = 0; first < total; first += kernels::kWidePixels) {
@@ -266,7 +277,7 @@ class Conv2d : public Layer {
       t.n = std::min(kernels::kWidePixels, total - first);
       for (int j = 0; j < kernels::kWidePixels; ++j) {
         const int q = std::min(first + j, total - 1), b = q / N, n = q % N;
-        t.x[j] = int32_t(size_t(b) * image + size_t(n / OW) * Wq + size_t(n % OW));
+        t.x[j] = int32_t(size_t(b) * image + size_t(n / OW) * s * Wq + size_t(n % OW) * s);
         t.y[j] = int32_t(size_t(b) * out_image + size_t(n));
       }
       tiles.push_back(t);
@@ -352,9 +363,12 @@ class Conv2d : public Layer {
   // weigh on few columns of K (0.049 ms wide against 0.016, with the older scalar epilogue).
   static constexpr int kWideMinDepth = 64;
   // Set by prepare for the panel forms: the phase planes (Hq_ x Wq_, plane_ floats each; image_
-  // floats per image), each tap's offset in them, and one image's column tiles (6x16 form).
+  // floats per image of the copy), each tap's offset in them, and one image's column tiles (6x16
+  // form).
   int Hq_ = 0, Wq_ = 0;
   size_t plane_ = 0, image_ = 0;
+  int phases_ = 1;         // phases per side: the stride (6x16 form), 1 (wide form)
+  bool in_place_ = false;  // the wide form without padding reads the input itself: no copy
   std::vector<int32_t> koff_;
   std::vector<kernels::ColumnTile> column_tiles_;
 };

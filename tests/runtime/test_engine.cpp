@@ -197,6 +197,55 @@ TEST(Engine, WinogradKernelsMatchTheExactKernel) {
   if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
 }
 
+// Convolutions on the wide form (K >= 64) that the stride-1 models above do not reach, against the
+// portable exact kernel (im2col): stride 2 with padding (a one-phase padded copy), 1x1 stride 2
+// and 3x3 stride 2 without padding (read in place, no copy), and 2 groups; a batch of 3, whose
+// pixel tiles span images.
+TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
+  ModelDesc m;
+  m.info.in_c = 16, m.info.in_h = 29, m.info.in_w = 22, m.info.num_classes = 10;
+  m.info.mean.assign(16, 0.f), m.info.std.assign(16, 1.f);
+  std::mt19937 rng(21);
+  auto codes_conv = [&](uint32_t x, int cin, int cout, int k, int s, int pad, int groups) {
+    NodeDesc n = conv_node(x, cin, cout, k, s, pad, 1, groups, true, randn(size_t(cout) * cin / groups * k * k, 3));
+    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
+    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
+    std::vector<uint8_t> c(n.cols);
+    n.own_w.assign(size_t(cout) * n.row_bytes, 0);
+    for (int r = 0; r < cout; ++r) {
+      for (auto& v : c) v = uint8_t(rng() % 8);
+      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
+    }
+    n.own_scale.assign(size_t(cout), 0.05f);
+    return n;
+  };
+  m.nodes.push_back(codes_conv(0, 16, 64, 3, 2, 1, 1));  // 15x11
+  m.nodes.push_back(codes_conv(1, 64, 24, 1, 2, 0, 1));  // 8x6, in place
+  m.nodes.push_back(codes_conv(2, 24, 32, 3, 2, 0, 1));  // 3x2, in place
+  m.nodes.push_back(codes_conv(3, 32, 48, 3, 1, 1, 2));  // 2 groups of 16 -> 24
+  NodeDesc gap;
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {4};
+  m.nodes.push_back(gap);
+  NodeDesc fc = conv_node(5, 48, 10, 1, 1, 0, 1, 1, false, randn(480, 4));
+  fc.op = core::OpKind::kLinear, fc.params = {48, 10, 0};
+  m.nodes.push_back(fc);
+  const auto bytes = core::serialize_model(m);
+  const auto x = randn(size_t(16 * 29 * 22 * 3), 17);
+  const auto exact = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 3);
+  int wide = 0;
+  for (const auto& k : kernels::all_kernels()) {
+    if (k.weights != kernels::WeightSet::kDenseShift || !k.supported() || k.fp16_activations) continue;
+    wide += k.wide_form;
+    for (int threads : {1, 3}) {
+      const auto y = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{k.name, threads}).run(x.data(), 3);
+      ASSERT_EQ(y.size(), exact.size());
+      for (size_t i = 0; i < y.size(); ++i)
+        EXPECT_NEAR(y[i], exact[i], 1e-4f * (1.f + std::fabs(exact[i]))) << k.name << " " << threads << " threads, logit " << i;
+    }
+  }
+  RecordProperty("wide_form_kernels", wide);
+}
+
 // Max and average pooling alone against direct loops: odd and even sizes, the ResNet stem's 3/2
 // pad 1 max pool (which has its own loop for the windows inside the image) among others.
 TEST(Engine, PoolingMatchesDirectLoops) {
