@@ -224,45 +224,54 @@ class Conv2d : public Layer {
     const Shape is = in[0].shape;
     const int m = winograd_m_;
     const int C = p_[core::kInC], th = kernels::winograd_tiles(int(os.h), m), tw = kernels::winograd_tiles(int(os.w), m);
-    const size_t per_image = size_t(th) * tw, T = size_t(ctx.batch) * per_image;
-    float* const v = input_scratch(size_t(kernels::winograd_positions(m)) * C * T);
-    parallel_for(ctx.batch * C, ctx.threads, [&](int i0, int i1) {
-      for (int i = i0; i < i1; ++i) {
-        kernels::WinogradInputArgs a;
-        a.m = m;
-        a.x = in[0].data + size_t(i) * is.h * is.w;
-        a.H = int(is.h), a.W = int(is.w);
-        a.v = v + size_t(i % C) * T + size_t(i / C) * per_image;
-        a.xi_stride = size_t(C) * T;
-        winograd_->input(a);
-      }
-    });
+    const size_t per_image = size_t(th) * tw, v_image = size_t(kernels::winograd_positions(m)) * C * per_image;
+    // A batch goes in chunks of images whose V fits in kWinogradChunkBytes: the product reads V
+    // once per block pair, from L2 rather than from memory (ResNet-18 at batch 32, 2 threads: the
+    // 56x56 layers took 1.3 ms an image with all 32 images' V (58 MB), against 0.8 at batch 1).
+    const int chunk = int(std::max<size_t>(1, std::min<size_t>(size_t(ctx.batch), kWinogradChunkBytes / (v_image * 4))));
+    const size_t image_in = size_t(is.c) * is.h * is.w, image_out = size_t(os.c) * os.h * os.w;
+    float* const v = input_scratch(v_image * size_t(chunk));
     const kernels::PanelWeights& w = panels_[0].weights();
-    const int blocks = w.blocks(), groups = int((T + kernels::kWinogradGroup - 1) / kernels::kWinogradGroup);
-    // Tasks: every block's weights are decoded and transformed once per task, so ranges of groups
-    // are long (up to kMaxGroups: (m + 2)^2 x 6 x 16 floats of sums each, in L2), and split
-    // further only to give each thread about 2 tasks.
-    // Blocks go in pairs, which the AVX-512 kernel runs as one register tile.
-    constexpr int kMaxGroups = 24;
-    const int want = ctx.threads > 1 ? 2 * ctx.threads : 1, pairs = (blocks + 1) / 2;
-    const int col_tasks =
-        std::min(groups, std::max((groups + kMaxGroups - 1) / kMaxGroups, (want + pairs - 1) / pairs));
-    kernels::PanelEpilogue ep;
-    ep.scale = n_.scale, ep.bias = n_.bias;
-    ep.residual = in.size() == 2 ? in[1].data : nullptr;
-    ep.relu = p_[core::kConvRelu] != 0;
-    parallel_tasks(pairs * col_tasks, ctx.threads, [&](int t) {
-      kernels::WinogradProductArgs a;
-      a.m = m;
-      a.w = &w;
-      a.mb0 = t / col_tasks * 2, a.mb1 = std::min(blocks, a.mb0 + 2);
-      const int c = t % col_tasks;
-      a.g0 = int(int64_t(groups) * c / col_tasks), a.g1 = int(int64_t(groups) * (c + 1) / col_tasks);
-      a.v = v, a.xi_stride = size_t(C) * T, a.c_stride = T, a.T = int(T);
-      a.tiles_h = th, a.tiles_w = tw, a.OH = int(os.h), a.OW = int(os.w);
-      a.y = out, a.image_stride = size_t(os.c) * os.h * os.w, a.ep = ep;
-      if (a.g0 < a.g1) winograd_->product(a);
-    });
+    for (int b0 = 0; b0 < ctx.batch; b0 += chunk) {
+      const int nb = std::min(chunk, ctx.batch - b0);
+      const size_t T = size_t(nb) * per_image;
+      parallel_for(nb * C, ctx.threads, [&](int i0, int i1) {
+        for (int i = i0; i < i1; ++i) {
+          kernels::WinogradInputArgs a;
+          a.m = m;
+          a.x = in[0].data + size_t(b0) * image_in + size_t(i) * is.h * is.w;
+          a.H = int(is.h), a.W = int(is.w);
+          a.v = v + size_t(i % C) * T + size_t(i / C) * per_image;
+          a.xi_stride = size_t(C) * T;
+          winograd_->input(a);
+        }
+      });
+      const int blocks = w.blocks(), groups = int((T + kernels::kWinogradGroup - 1) / kernels::kWinogradGroup);
+      // Tasks: every block's weights are decoded and transformed once per task, so ranges of
+      // groups are long (up to kMaxGroups: (m + 2)^2 x 6 x 16 floats of sums each, in L2), and
+      // split further only to give each thread about 2 tasks. Blocks go in pairs, which the
+      // AVX-512 kernel runs as one register tile.
+      constexpr int kMaxGroups = 24;
+      const int want = ctx.threads > 1 ? 2 * ctx.threads : 1, pairs = (blocks + 1) / 2;
+      const int col_tasks =
+          std::min(groups, std::max((groups + kMaxGroups - 1) / kMaxGroups, (want + pairs - 1) / pairs));
+      kernels::PanelEpilogue ep;
+      ep.scale = n_.scale, ep.bias = n_.bias;
+      ep.residual = in.size() == 2 ? in[1].data + size_t(b0) * image_out : nullptr;
+      ep.relu = p_[core::kConvRelu] != 0;
+      parallel_tasks(pairs * col_tasks, ctx.threads, [&](int t) {
+        kernels::WinogradProductArgs a;
+        a.m = m;
+        a.w = &w;
+        a.mb0 = t / col_tasks * 2, a.mb1 = std::min(blocks, a.mb0 + 2);
+        const int c = t % col_tasks;
+        a.g0 = int(int64_t(groups) * c / col_tasks), a.g1 = int(int64_t(groups) * (c + 1) / col_tasks);
+        a.v = v, a.xi_stride = size_t(C) * T, a.c_stride = T, a.T = int(T);
+        a.tiles_h = th, a.tiles_w = tw, a.OH = int(os.h), a.OW = int(os.w);
+        a.y = out + size_t(b0) * image_out, a.image_stride = image_out, a.ep = ep;
+        if (a.g0 < a.g1) winograd_->product(a);
+      });
+    }
   }
 
   // The wide form's tiles: every output pixel of nb images, 6 per tile in order (a tile may span
@@ -346,6 +355,7 @@ class Conv2d : public Layer {
   // F(2x2) vs F(4x4)): 64 channels at 56x56 1.34 vs 0.84, 128 at 28x28 1.09 vs 0.83, 256 at 14x14
   // 1.21 vs 1.29, 512 at 7x7 1.98 vs 2.41.
   static constexpr int kWinograd4MinPixels = 28 * 28;
+  static constexpr size_t kWinogradChunkBytes = size_t(2) << 20;  // V per chunk of a batch: one core's L2 or less
   // ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms against 0.075 for
   // the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045 against 0.047.
   static constexpr int kWinogradMinInputs = 32;

@@ -197,6 +197,45 @@ TEST(Engine, WinogradKernelsMatchTheExactKernel) {
   if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
 }
 
+// A batch whose Winograd V would pass the chunk size (64 channels at 48x48: 1.3 MB an image) runs
+// image by image: the same outputs, bit for bit, as each image alone, the residual included.
+TEST(Engine, WinogradBatchChunksEqualImageByImage) {
+  ModelDesc m;
+  m.info.in_c = 64, m.info.in_h = 48, m.info.in_w = 48, m.info.num_classes = 64 * 48 * 48;
+  m.info.mean.assign(64, 0.f), m.info.std.assign(64, 1.f);
+  std::mt19937 rng(9);
+  for (uint32_t x : {0u, 1u}) {
+    NodeDesc n = conv_node(x, 64, 64, 3, 1, 1, 1, 1, true, randn(size_t(64) * 64 * 9, 3));
+    if (x == 1) n.inputs.push_back(0);  // + the network's input
+    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
+    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
+    std::vector<uint8_t> c(n.cols);
+    n.own_w.assign(size_t(64) * n.row_bytes, 0);
+    for (int r = 0; r < 64; ++r) {
+      for (auto& v : c) v = uint8_t(rng() % 8);
+      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
+    }
+    n.own_scale.assign(64, 0.02f);
+    m.nodes.push_back(n);
+  }
+  const auto bytes = core::serialize_model(m);
+  const size_t image = size_t(64) * 48 * 48;
+  const auto x = randn(3 * image, 23);
+  int ran = 0;
+  for (const auto& k : kernels::all_kernels()) {
+    if (!k.winograd || !k.supported()) continue;
+    ++ran;
+    rt::Engine e = rt::Engine::from_bytes(bytes, "chunks.dsm", rt::EngineOptions{k.name, 2});
+    const auto all = e.run(x.data(), 3);
+    ASSERT_EQ(all.size(), 3 * image);
+    for (int b = 0; b < 3; ++b) {
+      const auto one = e.run(x.data() + size_t(b) * image, 1);
+      EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + std::ptrdiff_t(size_t(b) * image))) << k.name << " image " << b;
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
+}
+
 // Convolutions on the wide form (K >= 64) that the stride-1 models above do not reach, against the
 // portable exact kernel (im2col): stride 2 with padding (a one-phase padded copy), 1x1 stride 2
 // and 3x3 stride 2 without padding (read in place, no copy), and 2 groups; a batch of 3, whose
