@@ -278,13 +278,14 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
 // rounds: 96 -> 16.0 ms, 192 -> 15.6, 384 -> 16.3, no slices 16.2 (ResNet-20, 1 thread: 0.741,
 // 0.718, 0.732, 0.738).
 constexpr int kWideDepth = 192;
+constexpr int kWideRun = 512;  // tile pairs per run (768 KB of partial sums): ResNet-18's 56x56 layers in one
 template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;
   const int K = w.K, M = w.M;
   const size_t keep_at = keep_plane_at(size_t(K) * kWideRows), per_block = keep_at * (kZero ? 2 : 1) + 32;
-  // The decoded weights of two blocks, then the partial sums of every tile pair of the piece.
-  const size_t pairs = size_t(a.p1 - a.p0 + 1) / 2, per_pair = 2 * 2 * kWidePixels * 16;
+  // The decoded weights of two blocks, then the partial sums of a run of tile pairs.
+  const size_t pairs = size_t(kWideRun), per_pair = 2 * 2 * kWidePixels * 16;
   uint32_t* const scratch = scratch_words(2 * per_block + pairs * per_pair + 16);
   float* const partial = reinterpret_cast<float*>(scratch + 2 * per_block);
   const __m512i bias = _mm512_set1_epi32(kExpBias<kFma, kZero>);
@@ -311,18 +312,22 @@ inline void run_wide(const PanelGemmArgs& a) {
       keep[c] = s + keep_at;
       m0[c] = b * kWideRows, rows[c] = M - m0[c] < kWideRows ? M - m0[c] : kWideRows;
     }
-    // K in slices of kWideDepth, each over every tile pair: a slice's weights (2 x kWideDepth x 64
-    // bytes) and the x they meet stay in L1 from one tile pair to the next, where the whole K of
-    // a 512-channel layer (590 KB of weights a pair) came from L2 for every tile pair.
-    for (int k0 = 0; k0 < K; k0 += kWideDepth) {
-      const int k1 = K - k0 < kWideDepth ? K : k0 + kWideDepth;
-      for (int t = a.p0; t < a.p1; t += 2) {  // two pixel tiles at once (see tiles above)
-        const bool two = t + 1 < a.p1;
-        float* const part = partial + size_t(t - a.p0) / 2 * per_pair;
-        if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-        else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-        else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-        else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+    // K in slices of kWideDepth, each over a run of tile pairs: a slice's weights (2 x kWideDepth
+    // x 64 bytes) and the x they meet stay in L1 from one tile pair to the next, where the whole K
+    // of a 512-channel layer (590 KB of weights a pair) came from L2 for every tile pair. Runs of
+    // kWideRun pairs keep their partial sums (1.5 KB a pair) in L2 at any batch.
+    for (int r0 = a.p0; r0 < a.p1; r0 += 2 * kWideRun) {
+      const int r1 = a.p1 - r0 < 2 * kWideRun ? a.p1 : r0 + 2 * kWideRun;
+      for (int k0 = 0; k0 < K; k0 += kWideDepth) {
+        const int k1 = K - k0 < kWideDepth ? K : k0 + kWideDepth;
+        for (int t = r0; t < r1; t += 2) {  // two pixel tiles at once (see tiles above)
+          const bool two = t + 1 < r1;
+          float* const part = partial + size_t(t - r0) / 2 * per_pair;
+          if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+        }
       }
     }
   }
