@@ -5,6 +5,11 @@
 //   read   sum of a 1 GiB buffer with AVX2 loads (4 independent accumulators), bytes read / s
 //   copy   512 MiB -> 512 MiB with AVX2 loads and stores, (read + written) bytes / s, as STREAM counts
 //   fma    independent FMA chains on __m256 (and __m512 where the CPU has AVX-512F), 2 flops per lane
+//   expadd the multiply-free kernels' product (f32_pgemm_expadd_*): an integer add of a weight's
+//          exponent word to the bits of x, then a float add into an accumulator, in independent
+//          chains; products per second (1 per lane), the rate no multiply-free kernel can pass.
+//          Where integer and float adds share the FMA ports (Intel) it is half the FMA's rate of
+//          multiply-adds; with separate adders (AMD Zen 4) it can match it.
 //
 // Compiled without ISA flags: the SIMD functions carry target attributes and run after the CPU
 // check. Each figure is the best of --reps runs (a limit is the most the machine gives). Threads split
@@ -112,8 +117,49 @@ __attribute__((target("avx512f"))) double fma_avx512(long iters) {
   return double(iters) * kChains * 16 * 2;
 }
 
+// The exponent-add product on kChains accumulators: x's bits change every step (an empty asm the
+// compiler cannot see through), so the integer adds stay in the loop as in the kernels.
+__attribute__((target("avx2"))) double expadd_avx2(long iters) {
+  __m256 acc[kChains];
+  __m256i w[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm256_setzero_ps(), w[c] = _mm256_set1_epi32(int(uint32_t(c) << 23));
+  __m256i x = _mm256_set1_epi32(int(1u << 23));
+  for (long i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+x"(x));
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm256_add_ps(acc[c], _mm256_castsi256_ps(_mm256_add_epi32(x, w[c])));
+  }
+  float v[8], s = 0;
+  for (int c = 0; c < kChains; ++c) {
+    _mm256_storeu_ps(v, acc[c]);
+    s += v[0];
+  }
+  g_sink = s;
+  return double(iters) * kChains * 8;
+}
+
+__attribute__((target("avx512f"))) double expadd_avx512(long iters) {
+  __m512 acc[kChains];
+  __m512i w[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_setzero_ps(), w[c] = _mm512_set1_epi32(int(uint32_t(c) << 23));
+  __m512i x = _mm512_set1_epi32(int(1u << 23));
+  for (long i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+v"(x));
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_add_ps(acc[c], _mm512_castsi512_ps(_mm512_add_epi32(x, w[c])));
+  }
+  float v[16], s = 0;
+  for (int c = 0; c < kChains; ++c) {
+    _mm512_storeu_ps(v, acc[c]);
+    s += v[0];
+  }
+  g_sink = s;
+  return double(iters) * kChains * 16;
+}
+
 struct Result {
   double read1 = 0, read_all = 0, copy1 = 0, copy_all = 0, fma2_1 = 0, fma2_all = 0, fma5_1 = 0, fma5_all = 0;
+  double ea2_1 = 0, ea2_all = 0, ea5_1 = 0, ea5_all = 0;  // exponent-add products, G/s
 };
 
 }  // namespace
@@ -185,9 +231,13 @@ int main(int argc, char** argv) {
   };
   r.fma2_1 = fma_peak(fma_avx2, 1);
   r.fma2_all = all == 1 ? r.fma2_1 : fma_peak(fma_avx2, all);
+  r.ea2_1 = fma_peak(expadd_avx2, 1);
+  r.ea2_all = all == 1 ? r.ea2_1 : fma_peak(expadd_avx2, all);
   if (avx512) {
     r.fma5_1 = fma_peak(fma_avx512, 1);
     r.fma5_all = all == 1 ? r.fma5_1 : fma_peak(fma_avx512, all);
+    r.ea5_1 = fma_peak(expadd_avx512, 1);
+    r.ea5_all = all == 1 ? r.ea5_1 : fma_peak(expadd_avx512, all);
   }
 
   std::printf("machine limits (best of %d, %zu MiB buffer)\n", reps, mib);
@@ -197,6 +247,8 @@ int main(int argc, char** argv) {
   std::printf("  AVX2 FMA GFLOP/s     %8.1f %8.1f\n", r.fma2_1, r.fma2_all);
   if (avx512) std::printf("  AVX-512 FMA GFLOP/s  %8.1f %8.1f\n", r.fma5_1, r.fma5_all);
   else std::printf("  AVX-512 FMA          not available\n");
+  std::printf("  AVX2 exp-add Gprod/s %8.1f %8.1f\n", r.ea2_1, r.ea2_all);
+  if (avx512) std::printf("  AVX-512 exp-add Gp/s %8.1f %8.1f\n", r.ea5_1, r.ea5_all);
 
   if (!out.empty()) {
     FILE* f = std::fopen(out.c_str(), "w");
@@ -210,9 +262,11 @@ int main(int argc, char** argv) {
                  "  \"copy_gbs\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"fma_avx2_gflops\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"fma_avx512_gflops\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"expadd_avx2_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"expadd_avx512_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"avx512\": %s\n}\n",
                  all, mib, reps, r.read1, r.read_all, r.copy1, r.copy_all, r.fma2_1, r.fma2_all, r.fma5_1, r.fma5_all,
-                 avx512 ? "true" : "false");
+                 r.ea2_1, r.ea2_all, r.ea5_1, r.ea5_all, avx512 ? "true" : "false");
     std::fclose(f);
   }
   return 0;

@@ -394,7 +394,18 @@ int main(int argc, char** argv) {
        << "| FP32 FMA peak, AVX2 (__m256) | " << fmt("%.1f", double(probe["fma_avx2_gflops"]["1"])) << " GFLOP/s | "
        << fmt("%.1f", double(probe["fma_avx2_gflops"]["all"])) << " GFLOP/s |\n"
        << "| FP32 FMA peak, AVX-512 (__m512) | " << fmt("%.1f", double(probe["fma_avx512_gflops"]["1"])) << " GFLOP/s | "
-       << fmt("%.1f", double(probe["fma_avx512_gflops"]["all"])) << " GFLOP/s |\n\n"
+       << fmt("%.1f", double(probe["fma_avx512_gflops"]["all"])) << " GFLOP/s |\n";
+    // The multiply-free limit (bench_probe's exp-add), where the probe measured it.
+    for (const char* isa : {"avx2", "avx512"}) {
+      const std::string key = std::string("expadd_") + isa + "_gprods";
+      if (probe.contains(key))
+        md << "| multiply-free product peak (integer add + float add), " << (std::string(isa) == "avx2" ? "AVX2" : "AVX-512")
+           << " | " << fmt("%.1f", double(probe[key]["1"])) << " G products/s | " << fmt("%.1f", double(probe[key]["all"]))
+           << " G products/s |\n";
+    }
+    md << "\nAn FMA is one multiply-add (2 flops); the multiply-free kernels spend an integer add and a float add on "
+          "each product, so their limit is the exp-add row, against half the FMA's GFLOP/s. "
+          "`docs/profile_resnet18.md` sets the default kernel's layers against it.\n\n"
        << "Each record's limit is the one that binds it on a roofline: FMA peak (the better of AVX2 and AVX-512) for "
           "its flops, read bandwidth for its bytes (weights as stored + input + output). \"% of limit\" is that bound's "
           "time over the measured time; \"(in L3)\" marks bandwidth-bound working sets that fit the last-level cache, "

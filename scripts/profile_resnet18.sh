@@ -35,6 +35,9 @@ echo "[profile] 2/4 the machine's FMA peak (bench_probe)"
 # The better of the AVX2 and AVX-512 peaks: cores with two 512-bit FMA pipes double the AVX2 one.
 peak1=$(awk '/FMA GFLOP/ && $(NF-1) > p {p = $(NF-1)} END {print p}' "$tmp/probe.txt")
 peakn=$(awk '/FMA GFLOP/ && $NF > p {p = $NF} END {print p}' "$tmp/probe.txt")
+# The multiply-free limit: exponent-add products per second (bench_probe's expadd), the better ISA.
+ea1=$(awk '/exp-add/ && $(NF-1) > p {p = $(NF-1)} END {print p}' "$tmp/probe.txt")
+ean=$(awk '/exp-add/ && $NF > p {p = $NF} END {print p}' "$tmp/probe.txt")
 
 # Per-layer medians over $runs runs of one kernel: "index | description | CxHxW | ms".
 layers() {  # kernel threads -> table rows
@@ -70,6 +73,10 @@ flops() {  # description shape
 default_kernel=$("$build/bench/engine_bench" "$tmp/r18.dsm" "" 1 1 1 2>/dev/null | awk '{print $1; exit}')
 fastest_kernel=$("$build/bench/engine_bench" "$tmp/r18.dsm" fastest 1 1 1 2>/dev/null | awk '{print $1; exit}')
 echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and $threads threads"
+# FLOPs of the DenseShift (coded) layers, for the multiply-free bound.
+code_flops=$(layers "$default_kernel" 1 | while IFS='|' read -r i d s ms; do
+  [[ $d == *bit\ codes* ]] && flops "$d" "$s" && echo
+done | awk '{t += $1} END {printf "%.0f", t}')
 {
   echo "# ResNet-18 on the engine: where the time goes"
   echo
@@ -82,25 +89,56 @@ echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and 
   echo "(\`f32_winograd_*\` kernels, stride-1 3x3 layers) does 2.25x (F(2x2)) or 4x (F(4x4)) fewer, so"
   echo "its share of the peak can pass 100%."
   echo
+  echo "The multiply-free limit (\`bench_probe\`'s exp-add: one integer add of the exponent word to x's"
+  echo "bits and one float add per product, independent chains, the better of AVX2 and AVX-512): $ea1 G"
+  echo "products/s on 1 thread, $ean on $threads, against $(awk -v p="$peak1" 'BEGIN { printf "%.1f", p / 2 }') G multiply-adds/s by FMA on 1 thread"
+  echo "($(awk -v e="$ea1" -v p="$peak1" 'BEGIN { printf "%.2f", 2 * e / p }')x). Where integer and float vector adds issue on the FMA ports (Intel) two adds"
+  echo "cost two FMA slots; with separate adders (AMD Zen 4) they need not. The multiply-free kernel's"
+  echo "DenseShift layers are set against it (\"% of mult.-free limit\"): their"
+  echo "$(awk -v f="$code_flops" 'BEGIN { printf "%.2f", f / 2e9 }') G multiply-adds take at least $(awk -v f="$code_flops" -v e="$ean" 'BEGIN { printf "%.1f", f / 2 / e / 1e6 }') ms on $threads threads at that rate."
+  echo
   for k in "$default_kernel" "$fastest_kernel"; do
     for t in 1 "$threads"; do
       layers "$k" "$t" > "$tmp/rows.txt"
       peak=$([[ $t == 1 ]] && echo "$peak1" || echo "$peakn")
+      ea=$([[ $t == 1 ]] && echo "$ea1" || echo "$ean")
+      mf=$([[ $k == "$default_kernel" ]] && echo 1 || echo 0)  # the multiply-free kernel: its own limit too
       echo "## \`$k\`, $t thread(s)"
       echo
-      echo "| # | layer | output | ms | GFLOP/s | % of FMA peak |"
-      echo "|---|---|---|---|---|---|"
-      total=0 total_f=0
+      if ((mf)); then
+        echo "| # | layer | output | ms | GFLOP/s | % of FMA peak | % of mult.-free limit |"
+        echo "|---|---|---|---|---|---|---|"
+      else
+        echo "| # | layer | output | ms | GFLOP/s | % of FMA peak |"
+        echo "|---|---|---|---|---|---|"
+      fi
+      total=0 total_f=0 code_ms=0 code_f=0
       while IFS='|' read -r i d s ms; do
         f=$(flops "$d" "$s")
         gf=$(awk -v f="$f" -v ms="$ms" 'BEGIN { if (f > 0 && ms > 0) printf "%.0f", f / ms / 1e6; else printf "-" }')
         pc=$(awk -v f="$f" -v ms="$ms" -v p="$peak" 'BEGIN { if (f > 0 && ms > 0) printf "%.0f%%", 100 * f / ms / 1e6 / p; else printf "-" }')
-        echo "| $i | $d | $s | $ms | $gf | $pc |"
+        if ((mf)); then
+          lim=-
+          if [[ $d == *bit\ codes* ]]; then
+            lim=$(awk -v f="$f" -v ms="$ms" -v e="$ea" 'BEGIN { printf "%.0f%%", 100 * f / 2 / ms / 1e6 / e }')
+            code_ms=$(awk -v a="$code_ms" -v b="$ms" 'BEGIN { print a + b }')
+            code_f=$(awk -v a="$code_f" -v b="$f" 'BEGIN { print a + b }')
+          fi
+          echo "| $i | $d | $s | $ms | $gf | $pc | $lim |"
+        else
+          echo "| $i | $d | $s | $ms | $gf | $pc |"
+        fi
         total=$(awk -v a="$total" -v b="$ms" 'BEGIN { print a + b }')
         total_f=$(awk -v a="$total_f" -v b="$f" 'BEGIN { print a + b }')
       done < "$tmp/rows.txt"
-      awk -v t="$total" -v f="$total_f" -v p="$peak" 'BEGIN {
-        printf "| | **sum of layers** | | **%.2f** | **%.0f** | **%.0f%%** |\n\n", t, f / t / 1e6, 100 * f / t / 1e6 / p }'
+      if ((mf)); then
+        awk -v t="$total" -v f="$total_f" -v p="$peak" -v cm="$code_ms" -v cf="$code_f" -v e="$ea" 'BEGIN {
+          printf "| | **sum of layers** | | **%.2f** | **%.0f** | **%.0f%%** | **%.0f%%** (DenseShift layers) |\n\n", t, f / t / 1e6,
+            100 * f / t / 1e6 / p, 100 * cf / 2 / cm / 1e6 / e }'
+      else
+        awk -v t="$total" -v f="$total_f" -v p="$peak" 'BEGIN {
+          printf "| | **sum of layers** | | **%.2f** | **%.0f** | **%.0f%%** |\n\n", t, f / t / 1e6, 100 * f / t / 1e6 / p }'
+      fi
     done
   done
   # ONNX Runtime on the same weights: per-node medians from its profiler (bench/ort_child.js
