@@ -77,6 +77,9 @@ struct WinogradKernel {
   // Output pixels (H x W) from which a layer runs as Winograd; below, on the kernel's direct
   // product, where that is the faster of the two (set per kernel entry from measurements).
   int min_out_pixels;
+  // Input channels from which a layer runs as Winograd (with fewer the transforms outweigh the
+  // saved multiply-adds).
+  int min_inputs;
 };
 
 // Throws std::invalid_argument when a piece is out of range, m is not 2 or 4, or the weights are

@@ -59,13 +59,13 @@ class Conv2d : public Layer {
         for (int j = 0; j < kw; ++j) taps_.push_back(Tap{c, i * d, j * d});
     const int s = p_[core::kStride];
     // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
-    // convolutions with at least kWinogradMinInputs input channels (with fewer the transforms
+    // convolutions with at least the kernel's min_inputs input channels (with fewer the transforms
     // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else the wide
     // form where the kernel has it and K is deep enough (kWideMinDepth): 6 pixels anywhere per
     // tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
-                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= kWinogradMinInputs &&
+                        kw == 3 && s == 1 && pad == 1 && d == 1 && g == 1 && cin_g >= ctx.kernel->winograd->min_inputs &&
                         int(out.h * out.w) >= ctx.kernel->winograd->min_out_pixels
                     ? ctx.kernel->winograd
                     : nullptr;
@@ -361,9 +361,6 @@ class Conv2d : public Layer {
   static constexpr int kWinograd4MinPixels = 28 * 28;
   static constexpr size_t kWinogradChunkBytes = size_t(2) << 20;  // V per chunk of a batch: one core's L2 or less
   static constexpr size_t kCopyChunkBytes = size_t(2) << 20;      // the same for the panel forms' input copy
-  // ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms against 0.075 for
-  // the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045 against 0.047.
-  static constexpr int kWinogradMinInputs = 32;
   struct Tap {
     int c, dy, dx;  // row k of im2col: input channel, and tap (i, j) as offsets i*d, j*d in the padded input
   };
