@@ -30,6 +30,12 @@ struct Zmm16 {
   static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T fnmadd(T a, T b, T c) { return _mm512_fnmadd_ps(a, b, c); }
   static T fma_bcast(T acc, T u, const float* p) { return _mm512_fmadd_ps(u, _mm512_set1_ps(*p), acc); }
+  // A tile row's outputs down the rows of y (winograd_impl.h, HasStoreRows): pgemm_avx512.h's transpose.
+  static void store_rows(const T* v, int count, int n, int rows, float* y, const float* res, size_t ldy, bool relu) {
+    T w[8];
+    for (int j = 0; j < 8; ++j) w[j] = j < count ? v[j] : _mm512_setzero_ps();
+    store_channel_rows(w, n, rows, y, res, ldy, relu);
+  }
   template <int kM>
   static T strided(const float* r, int j) {
     const __m512i idx = _mm512_add_epi32(

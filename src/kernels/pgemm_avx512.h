@@ -145,17 +145,14 @@ inline void wide_store(const PanelGemmArgs& a, __m512 acc, __m512 scale, __m512 
   _mm512_mask_i32scatter_ps(a.y + at, mask, rows, v, 4);
 }
 
-// The epilogue of one tile of the wide form whose n pixels are consecutive in y (from y0 on):
-// acc[j] holds pixel j's 16 channels (rows m0 ..; `rows` of them real). Transposed in registers
-// into rows of y, each written with one masked store, where scattering a pixel's 16 channels
-// would hit 16 lines ldy floats apart: at ldy = 1024 (a 32x32 image) those share one L1 set
-// and evict each other (measured: 16-channel 32x32 layers twice as slow scattered).
-inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __m512 scale, __m512 bias, int rows,
-                            int m0, int32_t y0) {
-  __m512 v[8];
-  for (int j = 0; j < kWidePixels; ++j) v[j] = _mm512_add_ps(_mm512_mul_ps(acc[j], scale), bias);  // j >= n: dropped
-  for (int j = kWidePixels; j < 8; ++j) v[j] = _mm512_setzero_ps();
-  // Lane L (channels 4L .. 4L + 3) of s[c] holds channel 4L + c of pixels 0-3 (c < 4) or 4-7 (c >= 4).
+// v[j] (j < 8) holds 16 channels of pixel j; pixels 0 .. n-1 are consecutive in y. Written as rows
+// of y: channel r < rows at y + r * ldy, n floats, after adding the residual (laid out like y;
+// null: none) and ReLU. Transposed in registers, each row written with one masked store, where
+// scattering a pixel's 16 channels would hit 16 lines ldy floats apart: at ldy = 1024 (a 32x32
+// image) those share one L1 set and evict each other (measured: 16-channel 32x32 layers twice as
+// slow scattered). Needs ldy >= 8.
+inline void store_channel_rows(const __m512* v, int n, int rows, float* y, const float* res, size_t ldy, bool relu) {
+  // Lane L (channels 4L .. 4L + 3) of u[c] holds channel 4L + c of pixels 0-3 (c < 4) or 4-7 (c >= 4).
   __m512 t[8], u[8];
   for (int j = 0; j < 8; j += 2) {
     t[j] = _mm512_unpacklo_ps(v[j], v[j + 1]);
@@ -174,8 +171,6 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
   const __m512i lo = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
   const __m512i hi = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
   const __mmask16 first = __mmask16((1u << n) - 1u), second = __mmask16(first << 8);
-  float* const y = a.y + size_t(m0) * a.ldy + size_t(y0);
-  const float* const res = a.ep.residual ? a.ep.residual + size_t(m0) * a.ldy + size_t(y0) : nullptr;
   for (int c = 0; c < 4; ++c)
     for (int half = 0; half < 2; ++half) {
       __m512 w = _mm512_permutex2var_ps(u[c], half ? hi : lo, u[4 + c]);
@@ -184,14 +179,25 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
       // The high 8 floats go to row r1 through an address 8 floats before it (r1 >= 4 and
       // ldy >= 8: inside y); the masked-off lanes are neither read nor written.
       if (res) {
-        __m512 rv = _mm512_maskz_loadu_ps(__mmask16(m & first), res + size_t(r0) * a.ldy);
-        rv = _mm512_mask_loadu_ps(rv, __mmask16(m & second), res + size_t(r1) * a.ldy - 8);
+        __m512 rv = _mm512_maskz_loadu_ps(__mmask16(m & first), res + size_t(r0) * ldy);
+        rv = _mm512_mask_loadu_ps(rv, __mmask16(m & second), res + size_t(r1) * ldy - 8);
         w = _mm512_add_ps(w, rv);
       }
-      if (a.ep.relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
-      _mm512_mask_storeu_ps(y + size_t(r0) * a.ldy, __mmask16(m & first), w);
-      _mm512_mask_storeu_ps(y + size_t(r1) * a.ldy - 8, __mmask16(m & second), w);
+      if (relu) w = _mm512_max_ps(w, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(y + size_t(r0) * ldy, __mmask16(m & first), w);
+      _mm512_mask_storeu_ps(y + size_t(r1) * ldy - 8, __mmask16(m & second), w);
     }
+}
+
+// The epilogue of one tile of the wide form whose n pixels are consecutive in y (from y0 on):
+// acc[j] holds pixel j's 16 channels (rows m0 ..; `rows` of them real).
+inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __m512 scale, __m512 bias, int rows,
+                            int m0, int32_t y0) {
+  __m512 v[8];
+  for (int j = 0; j < kWidePixels; ++j) v[j] = _mm512_add_ps(_mm512_mul_ps(acc[j], scale), bias);  // j >= n: dropped
+  for (int j = kWidePixels; j < 8; ++j) v[j] = _mm512_setzero_ps();
+  const size_t at = size_t(m0) * a.ldy + size_t(y0);
+  store_channel_rows(v, n, rows, a.y + at, a.ep.residual ? a.ep.residual + at : nullptr, a.ldy, a.ep.relu);
 }
 
 // kTiles pixel tiles of the wide form from tile t on, against kBlocks blocks of decoded weights

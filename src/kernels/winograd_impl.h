@@ -139,6 +139,18 @@ inline void wino_transform_2d(const T* x, T* out, F f) {
   }
 }
 
+// Whether V writes a tile row's outputs itself: V::store_rows(v, count, n, rows, y, residual, ldy,
+// relu) stores vectors v[0 .. n) (of `count`, each 16 channels of one pixel; n consecutive pixels)
+// down the rows of y, channel r < rows at y + r * ldy, with the residual and ReLU. Needs ldy >= 8.
+template <class V, class = void>
+struct HasStoreRows {
+  static constexpr bool value = false;
+};
+template <class V>
+struct HasStoreRows<V, decltype(void(&V::store_rows))> {
+  static constexpr bool value = true;
+};
+
 template <class V, int kM>
 void wino_input(const WinogradInputArgs& a) {
   using T = typename V::T;
@@ -278,10 +290,22 @@ void wino_product(const WinogradProductArgs& a) {
           T m[kXi], y[kM * kM];
           for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinogradGroup * kRows);
           wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
-          float out[kM * kM][kRows];
-          for (int q = 0; q < kM * kM; ++q) V::store(out[q], V::add(V::mul(y[q], scale), bias));
+          for (int q = 0; q < kM * kM; ++q) y[q] = V::add(V::mul(y[q], scale), bias);
           const size_t img = t / per_image, in_img = t % per_image;
           const int oy = int(in_img / size_t(a.tiles_w)) * kM, ox = int(in_img % size_t(a.tiles_w)) * kM;
+          if constexpr (HasStoreRows<V>::value) {
+            // A tile row's pixels are consecutive in y: the vector type writes them down the rows.
+            if (plane >= 8) {
+              for (int i = 0; i < kM && oy + i < a.OH; ++i) {
+                const size_t at = img * a.image_stride + size_t(m0) * plane + size_t(oy + i) * a.OW + size_t(ox);
+                V::store_rows(y + i * kM, kM, a.OW - ox < kM ? a.OW - ox : kM, rows, a.y + at,
+                              a.ep.residual ? a.ep.residual + at : nullptr, plane, a.ep.relu);
+              }
+              continue;
+            }
+          }
+          float out[kM * kM][kRows];
+          for (int q = 0; q < kM * kM; ++q) V::store(out[q], y[q]);
           for (int q = 0; q < kM * kM; ++q) {
             const int py = oy + q / kM, px = ox + q % kM;
             if (py >= a.OH || px >= a.OW) continue;
