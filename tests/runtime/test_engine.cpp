@@ -238,8 +238,8 @@ TEST(Engine, WinogradBatchChunksEqualImageByImage) {
 
 // Convolutions on the wide form (K >= 64) that the stride-1 models above do not reach, against the
 // portable exact kernel (im2col): stride 2 with padding (a one-phase padded copy), 1x1 stride 2
-// and 3x3 stride 2 without padding (read in place, no copy), and 2 groups; a batch of 3, whose
-// pixel tiles span images.
+// and 3x3 stride 2 without padding (read in place, no copy), and 2 groups; a batch of 8, whose
+// pixel tiles span images (the FP32 linear layer's too: one image a pixel, 6 a tile).
 TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   ModelDesc m;
   m.info.in_c = 16, m.info.in_h = 29, m.info.in_w = 22, m.info.num_classes = 10;
@@ -269,17 +269,25 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   fc.op = core::OpKind::kLinear, fc.params = {48, 10, 0};
   m.nodes.push_back(fc);
   const auto bytes = core::serialize_model(m);
-  const auto x = randn(size_t(16 * 29 * 22 * 3), 17);
-  const auto exact = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 3);
+  const auto x = randn(size_t(16 * 29 * 22 * 8), 17);
+  const auto exact = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 8);
   int wide = 0;
   for (const auto& k : kernels::all_kernels()) {
     if (k.weights != kernels::WeightSet::kDenseShift || !k.supported() || k.fp16_activations) continue;
     wide += k.wide_form;
     for (int threads : {1, 3}) {
-      const auto y = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{k.name, threads}).run(x.data(), 3);
+      rt::Engine e = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{k.name, threads});
+      const auto y = e.run(x.data(), 8);
       ASSERT_EQ(y.size(), exact.size());
       for (size_t i = 0; i < y.size(); ++i)
         EXPECT_NEAR(y[i], exact[i], 1e-4f * (1.f + std::fabs(exact[i]))) << k.name << " " << threads << " threads, logit " << i;
+      // Each image alone gives its logits in the batch: the FP32 linear layer runs on the float
+      // kernel in every engine, the reference's too, so this is its check.
+      for (int b = 0; b < 8; ++b) {
+        const auto one = e.run(x.data() + size_t(b) * 16 * 29 * 22, 1);
+        for (size_t i = 0; i < one.size(); ++i)
+          EXPECT_NEAR(one[i], y[size_t(b) * 10 + i], 1e-5f * (1.f + std::fabs(one[i]))) << k.name << " image " << b;
+      }
     }
   }
   RecordProperty("wide_form_kernels", wide);
