@@ -7,7 +7,7 @@ namespace ds::kernels::detail {
 
 void panel_f32_fma_6x16_avx512(const PanelGemmArgs& a) {
   validate_panel(a, kAcceptF32 | kAcceptDenseShift | kAcceptZero | kAcceptWide);
-  if (a.pixels) return run_wide<6, false>(a);
+  if (a.pixels) return run_wide<kWidePixels, false>(a);  // wide form: every pixel by FMA
   run_panel_gemm<Avx512Panel<kPanelRows, false>>(a);
 }
 

@@ -8,7 +8,7 @@ namespace ds::kernels::detail {
 
 void panel_f32_hybrid_6x16_avx512(const PanelGemmArgs& a) {
   validate_panel(a, kAcceptDenseShift | kAcceptWide);
-  if (a.pixels) return run_wide<5, false>(a);  // wide form: 5 pixels by FMA, 1 by exponent add (measured best)
+  if (a.pixels) return run_wide<kWidePixels - 1, false>(a);  // wide form: 1 pixel by exponent add (measured best with 6 a tile)
   run_panel_gemm<Avx512Panel<4, false>>(a);
 }
 

@@ -202,12 +202,13 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
 
 // kTiles pixel tiles of the wide form from tile t on, against kBlocks blocks of decoded weights
 // wp[c] (block c: rows m0[c] .. m0[c] + rows[c] - 1). Two blocks share every broadcast of x: 2
-// weight loads and 6 broadcasts per 12 FMAs where one block needs 1 and 6 per 6 (measured on an
+// weight loads and 7 broadcasts per 14 FMAs where one block needs 1 and 7 per 7 (measured on an
 // Intel Xeon, 16 channels in L1: 1 block x 12 pixels 135-144 GFLOP/s, 2 blocks x 12 pixels
-// 170-176). Per output the additions run k ascending whatever kTiles and kBlocks are.
+// 162-176, 2 blocks x 14 pixels 174-184). Per output the additions run k ascending whatever
+// kTiles and kBlocks are.
 //
 // Columns [k0, k1) of K: the sums so far come from `partial` (unless k0 = 0) and go back to it
-// (unless k1 = K, where the epilogue stores y instead), kBlocks x kTiles x 6 ZMMs per tile pair.
+// (unless k1 = K, where the epilogue stores y instead), kBlocks x kTiles x 7 ZMMs per tile pair.
 template <int kFma, bool kZero, int kTiles, int kBlocks>
 inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uint32_t* const* keep, const int* m0,
                        const int* rows, int t, __m512i bias, int k0, int k1, float* partial) {
@@ -273,17 +274,24 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
   }
 }
 
-// The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 6 output pixels,
+// The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 7 output pixels,
 // the whole K per tile in registers. Per k: one ZMM of decoded weights (16 channels), and per
 // pixel one float of x broadcast into an FMA (embedded broadcast) or, for the exponent-add
 // pixels (j >= kFma), an integer add of the broadcast bits of x to the weights' exponent words
-// and a float add. Any 6 pixels make a tile, so small images waste no lanes (the 6x16 form
+// and a float add. Any 7 pixels make a tile, so small images waste no lanes (the 6x16 form
 // follows output rows in halves of 8 and idles 1 lane of 8 at 7 or 14 pixels per row). Blocks
-// go in pairs (32 channels x 12 pixels: 24 accumulators), an odd last one alone.
+// go in pairs, an odd last one alone, and tiles too where registers allow (kPairTiles: 32
+// channels x 14 pixels, 28 accumulators).
 // Columns of K per slice of the wide form (run_wide). ResNet-18, 2 threads, fastest, 5 interleaved
 // rounds: 96 -> 16.0 ms, 192 -> 15.6, 384 -> 16.3, no slices 16.2 (ResNet-20, 1 thread: 0.741,
 // 0.718, 0.732, 0.738).
 constexpr int kWideDepth = 192;
+// Whether two pixel tiles go together (2 blocks x 2 tiles x 7 pixels: 28 accumulators): for the
+// FMA form (2 weight registers besides) and the plain exponent-add one (the weights' words, x's
+// bits and a sum: 4 more, all 32 registers). The others (the hybrid, the zero-weight baseline)
+// would spill, and run one tile (14 accumulators) at a time.
+template <int kFma, bool kZero>
+constexpr bool kPairTiles = kFma == kWidePixels || (kFma == 0 && !kZero);
 constexpr int kWideRun = 512;  // tile pairs per run (768 KB of partial sums): ResNet-18's 56x56 layers in one
 template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
@@ -327,6 +335,15 @@ inline void run_wide(const PanelGemmArgs& a) {
       for (int k0 = 0; k0 < K; k0 += kWideDepth) {
         const int k1 = K - k0 < kWideDepth ? K : k0 + kWideDepth;
         for (int t = r0; t < r1; t += 2) {  // two pixel tiles at once (see tiles above)
+          if constexpr (!kPairTiles<kFma, kZero>) {  // one at a time: see kPairTiles
+            float* const part = partial + size_t(t - r0) / 2 * per_pair;
+            for (int q = t; q < t + 2 && q < r1; ++q) {
+              float* const pq = part + size_t(q - t) * 2 * kWidePixels * 16;
+              if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, q, bias, k0, k1, pq);
+              else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, q, bias, k0, k1, pq);
+            }
+            continue;
+          }
           const bool two = t + 1 < r1;
           float* const part = partial + size_t(t - r0) / 2 * per_pair;
           if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);

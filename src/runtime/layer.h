@@ -60,7 +60,7 @@ class PanelProduct {
   // The indirect form (pgemm.h): column tiles read x at x_base + tile offset + koff[k].
   void run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                     size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
-  // The wide form (prepared with wide = true): pixel tiles of 6 output pixels.
+  // The wide form (prepared with wide = true): pixel tiles of kernels::kWidePixels output pixels.
   void run_wide(const std::vector<kernels::PixelTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                 size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   bool wide() const { return w_.block_rows == kernels::kWideRows; }

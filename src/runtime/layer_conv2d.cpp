@@ -61,7 +61,7 @@ class Conv2d : public Layer {
     // Winograd (kernels/winograd.h) where the kernel has it: stride-1 pad-1 3x3 DenseShift
     // convolutions with at least the kernel's min_inputs input channels (with fewer the transforms
     // outweigh the saved multiply-adds), weights in the wide form's 16-row blocks. Else the wide
-    // form where the kernel has it and K is deep enough (kWideMinDepth): 6 pixels anywhere per
+    // form where the kernel has it and K is deep enough (kWideMinDepth): 7 pixels anywhere per
     // tile, where the 6x16 form idles a lane of 8 per 7-pixel row segment.
     const int pad = p_[core::kPad];
     winograd_ = n_.wkind == core::WeightKind::kDenseShift && ctx.kernel && ctx.kernel->winograd && kh == 3 &&
@@ -278,7 +278,7 @@ class Conv2d : public Layer {
     }
   }
 
-  // The wide form's tiles: every output pixel of nb images, 6 per tile in order (a tile may span
+  // The wide form's tiles: every output pixel of nb images, 7 per tile in order (a tile may span
   // rows and images); the last tile repeats its last pixel and stores only the real ones. Output
   // pixel (oy, ox) reads from (s oy, s ox) of its input plane, Wq wide (stride s).
   static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, int s, size_t image,

@@ -190,7 +190,7 @@ TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
 // its K runs in two slices (kWideDepth).
 TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
   std::mt19937 rng(16);
-  const int C = 23, H = 7, W = 11, M = 40, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
+  const int C = 23, H = 8, W = 11, M = 40, K = C * 9, N = H * W, Hp = H + 2, Wp = W + 2;
   const std::vector<float> img = normal_x(rng, size_t(C) * H * W);
   std::vector<float> col(size_t(K) * N, 0.f), padded(size_t(C) * Hp * Wp + 16, 0.f);
   std::vector<int32_t> koff;
@@ -241,7 +241,7 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_ind[i])) << i;
     if (!k->wide_form) continue;
 
-    // The wide form: the same convolution as 6-pixel tiles (any pixels: in order, the last tile
+    // The wide form: the same convolution as 7-pixel tiles (any pixels: in order, the last tile
     // partial, whose stores go down rows; then in reverse, scattered pixel by pixel), weights in
     // blocks of 16 rows. The FMA kernel is bit-equal; kernels with exponent-add terms give the
     // padding's zeros a term below 2^-110 each.

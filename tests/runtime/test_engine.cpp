@@ -239,7 +239,7 @@ TEST(Engine, WinogradBatchChunksEqualImageByImage) {
 // Convolutions on the wide form (K >= 64) that the stride-1 models above do not reach, against the
 // portable exact kernel (im2col): stride 2 with padding (a one-phase padded copy), 1x1 stride 2
 // and 3x3 stride 2 without padding (read in place, no copy), and 2 groups; a batch of 8, whose
-// pixel tiles span images (the FP32 linear layer's too: one image a pixel, 6 a tile).
+// pixel tiles span images (the FP32 linear layer's too: one image a pixel, 7 a tile).
 TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   ModelDesc m;
   m.info.in_c = 16, m.info.in_h = 29, m.info.in_w = 22, m.info.num_classes = 10;
