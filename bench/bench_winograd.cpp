@@ -49,7 +49,7 @@ void BM_Winograd(benchmark::State& state) {
     WinogradProductArgs a;
     a.m = m, a.w = &w, a.mb0 = 0, a.mb1 = w.blocks();
     a.v = v.data(), a.xi_stride = size_t(C) * T, a.c_stride = size_t(T), a.T = T;
-    a.g0 = 0, a.g1 = (T + kWinogradGroup - 1) / kWinogradGroup, a.tiles_h = a.tiles_w = t, a.OH = a.OW = HW;
+    a.g0 = 0, a.g1 = (T + k->winograd->group - 1) / k->winograd->group, a.tiles_h = a.tiles_w = t, a.OH = a.OW = HW;
     a.y = y.data(), a.image_stride = y.size();
     k->winograd->product(a);
     benchmark::DoNotOptimize(y.data());

@@ -10,6 +10,7 @@ namespace {
 struct Ymm2 {
   // The product's register tile (winograd_impl.h): one block x one group, whose 6 accumulators of
   // two YMM each already fill most of the register file.
+  static constexpr int kGroup = kWinogradGroupAvx2;  // tiles per group
   static constexpr int kTileBlocks = 1, kTileGroups = 1;
   struct T {
     __m256 lo, hi;

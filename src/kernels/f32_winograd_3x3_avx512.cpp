@@ -15,6 +15,7 @@ namespace {
 
 struct Zmm16 {
   // 2 blocks x 2 groups: 24 ZMM accumulators, each broadcast of V serving 2 FMAs
+  static constexpr int kGroup = kWinogradGroupAvx512;  // tiles per group
   static constexpr int kTileBlocks = 2, kTileGroups = 2;
   using T = __m512;
   static T load(const float* p) { return _mm512_loadu_ps(p); }

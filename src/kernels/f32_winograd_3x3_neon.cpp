@@ -14,6 +14,7 @@ namespace {
 struct Q4x4 {
   // The product's register tile (winograd_impl.h): one block x one group, whose 6 accumulators of
   // four Q registers each already fill most of the register file.
+  static constexpr int kGroup = kWinogradGroupNeon;  // tiles per group
   static constexpr int kTileBlocks = 1, kTileGroups = 1;
   struct T {
     float32x4_t q[4];

@@ -73,13 +73,13 @@ void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, floa
   }
 }
 
-void validate_winograd(const WinogradProductArgs& a) {
+void validate_winograd(const WinogradProductArgs& a, int group) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("winograd product: " + what); };
   if (!a.w) fail("no weights");
   if (a.m != 2 && a.m != 4) fail("output tiles of " + std::to_string(a.m) + "x" + std::to_string(a.m) + ": 2 or 4 only");
   const PanelWeights& w = *a.w;
   if (w.block_rows != kWideRows || w.K % 9 != 0) fail("needs 3x3 weights (K a multiple of 9) in blocks of 16 rows");
-  const int groups = (a.T + kWinogradGroup - 1) / kWinogradGroup;
+  const int groups = (a.T + group - 1) / group;
   if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.T < 0 || a.g0 < 0 || a.g0 > a.g1 || a.g1 > groups)
     fail("piece [" + std::to_string(a.mb0) + ", " + std::to_string(a.mb1) + ") x [" + std::to_string(a.g0) + ", " +
          std::to_string(a.g1) + ") is outside " + std::to_string(w.blocks()) + " x " + std::to_string(groups));

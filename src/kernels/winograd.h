@@ -49,8 +49,9 @@ struct WinogradInputArgs {
 };
 using WinogradInputFn = void (*)(const WinogradInputArgs&);
 
-// One piece of the product: output-channel blocks [mb0, mb1) x tile groups [g0, g1) (6 tiles a
-// group, the last one possibly short), through the output transform and the epilogue
+// One piece of the product: output-channel blocks [mb0, mb1) x tile groups [g0, g1)
+// (WinogradKernel::group tiles a group, the last one possibly short), through the output
+// transform and the epilogue
 // (pgemm.h's PanelEpilogue: y = y * scale + bias + residual, then ReLU). Pieces that do not
 // overlap may run at once.
 struct WinogradProductArgs {
@@ -69,7 +70,11 @@ struct WinogradProductArgs {
 };
 using WinogradProductFn = void (*)(const WinogradProductArgs&);
 
-constexpr int kWinogradGroup = 6;  // tiles per register tile (6 ZMM accumulators of 16 channels)
+// Tiles per register group of each ISA's product (a group: that many accumulators of 16 channels,
+// times the blocks and groups of its register tile, winograd_impl.h). 7 with AVX-512: every
+// ResNet tile grid (14x14, 7x7) is a multiple of 7, and 2 x 2 x 7 accumulators fit 32 registers;
+// 6 where a vector of 16 floats takes two YMM or four Q registers.
+constexpr int kWinogradGroupAvx512 = 7, kWinogradGroupAvx2 = 6, kWinogradGroupNeon = 6;
 
 struct WinogradKernel {
   WinogradInputFn input;
@@ -80,10 +85,11 @@ struct WinogradKernel {
   // Input channels from which a layer runs as Winograd (with fewer the transforms outweigh the
   // saved multiply-adds).
   int min_inputs;
+  int group;  // tiles per group of WinogradProductArgs::g0, g1 (kWinogradGroup*)
 };
 
 // Throws std::invalid_argument when a piece is out of range, m is not 2 or 4, or the weights are
 // not 16-row blocks of a 3x3 kernel (K a multiple of 9).
-void validate_winograd(const WinogradProductArgs& a);
+void validate_winograd(const WinogradProductArgs& a, int group);
 
 }  // namespace ds::kernels

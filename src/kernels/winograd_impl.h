@@ -10,7 +10,7 @@
 //   strided<kM>(r, j): lane l = r[kM * l + j], for j < kM + 2 (reads up to r + 16 * kM + 4).
 //
 // Input transform: 16 tiles of a tile row at a time, one per lane; a tile's input columns are
-// every m-th float of a run. Product: 16 output channels in V x 6 tiles, per input channel one V
+// every m-th float of a run. Product: 16 output channels in V x V::kGroup tiles, per input channel one V
 // of U and 6 FMAs with a broadcast of V - once per transformed position xi. The codes of one
 // 16-channel block are decoded and transformed to U per chunk of 64 input channels (a^2 x 64 x 16
 // floats: L2), so the model stays b-bit in memory. Output transform, folded BN, residual and
@@ -185,29 +185,29 @@ template <class V, int kB, int kG>
 inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, int cc, const size_t* off,
                       float* const* ab, size_t gs, bool first) {
   using T = typename V::T;
-  T acc[kB][kG][kWinogradGroup];
+  T acc[kB][kG][V::kGroup];
   for (int b = 0; b < kB; ++b)
     for (int g = 0; g < kG; ++g)
-      for (int j = 0; j < kWinogradGroup; ++j)
+      for (int j = 0; j < V::kGroup; ++j)
         acc[b][g][j] = first ? V::zero() : V::load(ab[b] + size_t(g) * gs + size_t(j) * kWideRows);
   const float* vc = vx;
   for (int c = 0; c < cc; ++c, vc += c_stride) {
     T uv[kB];
     for (int b = 0; b < kB; ++b) uv[b] = V::load(u[b] + size_t(c) * kWideRows);
     for (int g = 0; g < kG; ++g)
-      for (int j = 0; j < kWinogradGroup; ++j) {
-        const float* x = vc + off[g * kWinogradGroup + j];
+      for (int j = 0; j < V::kGroup; ++j) {
+        const float* x = vc + off[g * V::kGroup + j];
         for (int b = 0; b < kB; ++b) acc[b][g][j] = V::fma_bcast(acc[b][g][j], uv[b], x);
       }
   }
   for (int b = 0; b < kB; ++b)
     for (int g = 0; g < kG; ++g)
-      for (int j = 0; j < kWinogradGroup; ++j) V::store(ab[b] + size_t(g) * gs + size_t(j) * kWideRows, acc[b][g][j]);
+      for (int j = 0; j < V::kGroup; ++j) V::store(ab[b] + size_t(g) * gs + size_t(j) * kWideRows, acc[b][g][j]);
 }
 
-// The product runs in register tiles of V::kTileBlocks 16-channel blocks x V::kTileGroups 6-tile
-// groups (an odd last block or group alone), the additions per output in the same order whatever
-// the tile.
+// The product runs in register tiles of V::kTileBlocks 16-channel blocks x V::kTileGroups groups
+// of V::kGroup tiles (an odd last block or group alone), the additions per output in the same
+// order whatever the tile.
 template <class V, int kM>
 void wino_product(const WinogradProductArgs& a) {
   using T = typename V::T;
@@ -220,7 +220,7 @@ void wino_product(const WinogradProductArgs& a) {
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
   const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
-  const size_t acc_n = size_t(groups) * kXi * kWinogradGroup * kRows;
+  const size_t acc_n = size_t(groups) * kXi * V::kGroup * kRows;
   uint32_t* scratch = scratch_words(dec_n + kTB * (u_n + acc_n));
   float* dec = reinterpret_cast<float*>(scratch);
   const size_t per_image = size_t(a.tiles_h) * a.tiles_w, plane = size_t(a.OH) * a.OW;
@@ -261,12 +261,12 @@ void wino_product(const WinogradProductArgs& a) {
         for (int gi = 0; gi < groups; gi += kTG) {
           const int ng = groups - gi < kTG ? groups - gi : kTG;
           // Tiles past the end repeat the last one (computed, never stored): no read past V.
-          size_t off[kTG * kWinogradGroup];
-          for (int j = 0; j < kTG * kWinogradGroup; ++j)
-            off[j] = wino_min(size_t(a.g0 + gi) * kWinogradGroup + size_t(j), size_t(a.T) - 1);
+          size_t off[kTG * V::kGroup];
+          for (int j = 0; j < kTG * V::kGroup; ++j)
+            off[j] = wino_min(size_t(a.g0 + gi) * V::kGroup + size_t(j), size_t(a.T) - 1);
           float* ab[kTB];
-          for (int i = 0; i < kTB; ++i) ab[i] = acc_buf[i] + (size_t(gi) * kXi + size_t(xi)) * kWinogradGroup * kRows;
-          const size_t gs = size_t(kXi) * kWinogradGroup * kRows;  // from group gi to gi + 1 in acc_buf
+          for (int i = 0; i < kTB; ++i) ab[i] = acc_buf[i] + (size_t(gi) * kXi + size_t(xi)) * V::kGroup * kRows;
+          const size_t gs = size_t(kXi) * V::kGroup * kRows;  // from group gi to gi + 1 in acc_buf
           if (kTG == 2 && ng == 2) {
             if (nb == kTB) wino_tile<V, kTB, kTG>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
             else wino_tile<V, 1, kTG>(u, vx, a.c_stride, cc, off, ab, gs, c0 == 0);
@@ -283,12 +283,12 @@ void wino_product(const WinogradProductArgs& a) {
       const T scale = a.ep.scale ? V::load_first(a.ep.scale + m0, rows) : V::set1(1.f);
       const T bias = a.ep.bias ? V::load_first(a.ep.bias + m0, rows) : V::zero();
       for (int gi = 0; gi < groups; ++gi)
-        for (int j = 0; j < kWinogradGroup; ++j) {
-          const size_t t = size_t(a.g0 + gi) * kWinogradGroup + size_t(j);
+        for (int j = 0; j < V::kGroup; ++j) {
+          const size_t t = size_t(a.g0 + gi) * V::kGroup + size_t(j);
           if (t >= size_t(a.T)) break;
-          const float* ab = acc_buf[i] + size_t(gi) * kXi * kWinogradGroup * kRows + size_t(j) * kRows;
+          const float* ab = acc_buf[i] + size_t(gi) * kXi * V::kGroup * kRows + size_t(j) * kRows;
           T m[kXi], y[kM * kM];
-          for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * kWinogradGroup * kRows);
+          for (int xi = 0; xi < kXi; ++xi) m[xi] = V::load(ab + size_t(xi) * V::kGroup * kRows);
           wino_transform_2d<T, kA, kM>(m, y, WinoTransforms<V, kM>::output);
           for (int q = 0; q < kM * kM; ++q) y[q] = V::add(V::mul(y[q], scale), bias);
           const size_t img = t / per_image, in_img = t % per_image;
@@ -332,7 +332,7 @@ void wino_input_any(const WinogradInputArgs& a) {
 
 template <class V>
 void wino_product_any(const WinogradProductArgs& a) {
-  validate_winograd(a);
+  validate_winograd(a, V::kGroup);
   if (a.m == 4) return wino_product<V, 4>(a);
   wino_product<V, 2>(a);
 }

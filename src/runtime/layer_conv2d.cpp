@@ -222,7 +222,7 @@ class Conv2d : public Layer {
 
   // Winograd F(m x m, 3x3) (kernels/winograd.h): the input transform per image and channel into V
   // ((m + 2)^2 x C x tiles floats: 2.25x (m = 4) to 4x (m = 2) the input), then the product in
-  // tasks of 16-channel blocks x ranges of 6-tile groups, each through the output transform and
+  // tasks of 16-channel blocks x ranges of tile groups, each through the output transform and
   // the fused epilogue.
   void run_winograd(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const {
     const Shape is = in[0].shape;
@@ -250,9 +250,9 @@ class Conv2d : public Layer {
           winograd_->input(a);
         }
       });
-      const int blocks = w.blocks(), groups = int((T + kernels::kWinogradGroup - 1) / kernels::kWinogradGroup);
+      const int blocks = w.blocks(), groups = int((T + winograd_->group - 1) / winograd_->group);
       // Tasks: every block's weights are decoded and transformed once per task, so ranges of
-      // groups are long (up to kMaxGroups: (m + 2)^2 x 6 x 16 floats of sums each, in L2), and
+      // groups are long (up to kMaxGroups: (m + 2)^2 x group x 16 floats of sums each, in L2), and
       // split further only to give each thread about 2 tasks. Blocks go in pairs, which the
       // AVX-512 kernel runs as one register tile.
       constexpr int kMaxGroups = 24;

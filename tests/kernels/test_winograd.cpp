@@ -71,7 +71,7 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
   for (float f : v) ASSERT_FALSE(std::isnan(f)) << "the input transform left a value of V unwritten";
 
   std::vector<float> y(res.size(), NAN);
-  const int blocks = w.blocks(), groups = (T + kWinogradGroup - 1) / kWinogradGroup;
+  const int blocks = w.blocks(), groups = (T + k.winograd->group - 1) / k.winograd->group;
   const int bsplit = blocks > 1 ? blocks / 2 : blocks, gsplit = groups > 1 ? groups / 2 : groups;
   for (int bp = 0; bp < 2; ++bp)
     for (int gp = 0; gp < 2; ++gp) {
