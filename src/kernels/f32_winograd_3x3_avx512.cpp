@@ -23,6 +23,7 @@ struct Zmm16 {
   static __mmask16 first(int n) { return __mmask16((1u << n) - 1); }
   static void store_first(float* p, T v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
   static T load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static T blend_first(T a, T b, int n) { return _mm512_mask_blend_ps(first(n), b, a); }
   static T zero() { return _mm512_setzero_ps(); }
   static T set1(float f) { return _mm512_set1_ps(f); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }

@@ -151,6 +151,16 @@ struct HasStoreRows<V, decltype(void(&V::store_rows))> {
   static constexpr bool value = true;
 };
 
+// Whether V has blend_first(a, b, n): lanes below n from a, the others from b.
+template <class V, class = void>
+struct HasBlendFirst {
+  static constexpr bool value = false;
+};
+template <class V>
+struct HasBlendFirst<V, decltype(void(&V::blend_first))> {
+  static constexpr bool value = true;
+};
+
 template <class V, int kM>
 void wino_input(const WinogradInputArgs& a) {
   using T = typename V::T;
@@ -164,6 +174,27 @@ void wino_input(const WinogradInputArgs& a) {
   for (size_t i = 0; i < n; ++i) p[i] = 0.f;
   for (int yy = 0; yy < a.H; ++yy) __builtin_memcpy(p + size_t(yy + 1) * Wp + 1, a.x + size_t(yy) * a.W, size_t(a.W) * 4);
   for (int ty = 0; ty < th; ++ty) {
+    if constexpr (HasBlendFirst<V>::value) {
+      // Rows of at most 8 tiles (ResNet's 7-tile rows at 28x28 with F(4x4), 14x14 with F(2x2))
+      // go two at a time: row ty in lanes 0 .. tw-1, row ty + 1 in the next tw, where one row a
+      // vector would leave more than half the lanes idle. Tiles are numbered row by row, so
+      // the 2 tw tiles are consecutive in V. Row ty + 1's runs are read from kM tw floats before
+      // them (inside the plane: that is less than the kM rows above).
+      if (tw <= 8 && ty + 1 < th) {
+        T d[kA * kA], v[kA * kA];
+        for (int i = 0; i < kA; ++i) {
+          const float* r0 = p + size_t(kM * ty + i) * Wp;
+          const float* r1 = p + size_t(kM * (ty + 1) + i) * Wp - size_t(kM) * tw;
+          for (int j = 0; j < kA; ++j)
+            d[i * kA + j] = V::blend_first(V::template strided<kM>(r0, j), V::template strided<kM>(r1, j), tw);
+        }
+        wino_transform_2d<T, kA, kA>(d, v, WinoTransforms<V, kM>::input);
+        float* out = a.v + size_t(ty) * tw;
+        for (int xi = 0; xi < kA * kA; ++xi) V::store_first(out + size_t(xi) * a.xi_stride, v[xi], 2 * tw);
+        ++ty;
+        continue;
+      }
+    }
     for (int tx0 = 0; tx0 < tw; tx0 += 16) {
       const int lanes = tw - tx0 < 16 ? tw - tx0 : 16;
       T d[kA * kA], v[kA * kA];
