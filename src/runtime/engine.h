@@ -65,6 +65,8 @@ class Engine {
  private:
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
+  // run() on `batch` images of a chunk, their outputs into out.
+  void run_chunk(const float* images, int batch, float* out) const;
   std::unique_ptr<Impl> impl_;
 };
 

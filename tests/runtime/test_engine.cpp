@@ -197,6 +197,30 @@ TEST(Engine, WinogradKernelsMatchTheExactKernel) {
   if (!ran) GTEST_SKIP() << "no Winograd kernel runs on this CPU";
 }
 
+// A batch whose widest activation passes the run's chunk (8 x 256 x 256 floats: 2 MB an image)
+// runs through the network a chunk at a time: each image's outputs as when it runs alone.
+TEST(Engine, LargeBatchRunsInChunksWithTheSameOutputs) {
+  ModelDesc m;
+  m.info.in_c = 8, m.info.in_h = 256, m.info.in_w = 256;
+  m.info.mean.assign(8, 0.f), m.info.std.assign(8, 1.f);
+  NodeDesc pool;
+  pool.op = core::OpKind::kMaxPool, pool.inputs = {0}, pool.params = {3, 1, 1};
+  m.nodes.push_back(pool);
+  NodeDesc gap;
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {1};
+  m.nodes.push_back(gap);
+  m.info.num_classes = 8;
+  const size_t image = size_t(8) * 256 * 256;
+  const auto x = randn(5 * image, 29);
+  rt::Engine e = rt::Engine::from_bytes(core::serialize_model(m), "chunks.dsm", rt::EngineOptions{"", 2});
+  const auto all = e.run(x.data(), 5);
+  ASSERT_EQ(all.size(), 40u);
+  for (int b = 0; b < 5; ++b) {
+    const auto one = e.run(x.data() + size_t(b) * image, 1);
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + b * 8)) << "image " << b;
+  }
+}
+
 // A batch whose Winograd V would pass the chunk size (64 channels at 48x48: 1.3 MB an image) runs
 // image by image: the same outputs, bit for bit, as each image alone, the residual included.
 TEST(Engine, WinogradBatchChunksEqualImageByImage) {
