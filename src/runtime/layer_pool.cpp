@@ -14,7 +14,7 @@ namespace {
 // The max pool's two loops, compiled for AVX-512 and AVX2 besides the baseline, the best picked
 // at load (GCC/clang function multiversioning): the runtime is built for baseline x86-64, where
 // the stride-2 window loop does not vectorise (ResNet-18's 3/2 pool, 2 threads: 0.269 -> 0.213 ms).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(DS_NO_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__)
 #define DS_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DS_POOL_CLONES
