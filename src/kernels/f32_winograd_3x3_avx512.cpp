@@ -23,7 +23,18 @@ struct Zmm16 {
   static __mmask16 first(int n) { return __mmask16((1u << n) - 1); }
   static void store_first(float* p, T v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
   static T load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
-  static T blend_first(T a, T b, int n) { return _mm512_mask_blend_ps(first(n), b, a); }
+  // Two rows' tiles in one vector (winograd_impl.h, HasStridedRows): one VPERMT2PS per row over
+  // its first 32 floats, where strided() takes two per 16 lanes.
+  template <int kM>
+  static T strided_rows(const float* r0, const float* r1, int j, int n) {
+    const __m512i l = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __mmask16 second = __mmask16(~first(n));
+    const __m512i tile = _mm512_mask_sub_epi32(l, second, l, _mm512_set1_epi32(n));  // the lane's tile in its row
+    const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(tile, kM == 4 ? 2 : 1), _mm512_set1_epi32(j));
+    const __m512 a = _mm512_permutex2var_ps(_mm512_loadu_ps(r0), idx, _mm512_loadu_ps(r0 + 16));
+    const __m512 b = _mm512_permutex2var_ps(_mm512_loadu_ps(r1), idx, _mm512_loadu_ps(r1 + 16));
+    return _mm512_mask_blend_ps(second, a, b);
+  }
   static T zero() { return _mm512_setzero_ps(); }
   static T set1(float f) { return _mm512_set1_ps(f); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }

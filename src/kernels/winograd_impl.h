@@ -151,13 +151,14 @@ struct HasStoreRows<V, decltype(void(&V::store_rows))> {
   static constexpr bool value = true;
 };
 
-// Whether V has blend_first(a, b, n): lanes below n from a, the others from b.
+// Whether V has strided_rows<kM>(r0, r1, j, n): lane l = r0[kM l + j] for l < n, r1[kM (l - n) + j]
+// for l >= n (reads the 32 floats from r0 and from r1).
 template <class V, class = void>
-struct HasBlendFirst {
+struct HasStridedRows {
   static constexpr bool value = false;
 };
 template <class V>
-struct HasBlendFirst<V, decltype(void(&V::blend_first))> {
+struct HasStridedRows<V, decltype(void(&V::template strided_rows<2>))> {
   static constexpr bool value = true;
 };
 
@@ -174,19 +175,18 @@ void wino_input(const WinogradInputArgs& a) {
   for (size_t i = 0; i < n; ++i) p[i] = 0.f;
   for (int yy = 0; yy < a.H; ++yy) __builtin_memcpy(p + size_t(yy + 1) * Wp + 1, a.x + size_t(yy) * a.W, size_t(a.W) * 4);
   for (int ty = 0; ty < th; ++ty) {
-    if constexpr (HasBlendFirst<V>::value) {
-      // Rows of at most 8 tiles (ResNet's 7-tile rows at 28x28 with F(4x4), 14x14 with F(2x2))
-      // go two at a time: row ty in lanes 0 .. tw-1, row ty + 1 in the next tw, where one row a
-      // vector would leave more than half the lanes idle. Tiles are numbered row by row, so
-      // the 2 tw tiles are consecutive in V. Row ty + 1's runs are read from kM tw floats before
-      // them (inside the plane: that is less than the kM rows above).
-      if (tw <= 8 && ty + 1 < th) {
+    if constexpr (HasStridedRows<V>::value) {
+      // Rows of few tiles (ResNet's 7-tile rows at 28x28 with F(4x4), 14x14 with F(2x2)) go two
+      // at a time: row ty in lanes 0 .. tw-1, row ty + 1 in the next tw, where one row a vector
+      // would leave more than half the lanes idle. Tiles are numbered row by row, so the 2 tw
+      // tiles are consecutive in V. Each row's run is the 32 floats from its start: tw <= 7
+      // (F(4x4)) or 8 (F(2x2)) keeps kM (tw - 1) + kA - 1 below 32.
+      if (2 * tw <= 16 && kM * (tw - 1) + kA - 1 < 32 && ty + 1 < th) {
         T d[kA * kA], v[kA * kA];
         for (int i = 0; i < kA; ++i) {
           const float* r0 = p + size_t(kM * ty + i) * Wp;
-          const float* r1 = p + size_t(kM * (ty + 1) + i) * Wp - size_t(kM) * tw;
-          for (int j = 0; j < kA; ++j)
-            d[i * kA + j] = V::blend_first(V::template strided<kM>(r0, j), V::template strided<kM>(r1, j), tw);
+          const float* r1 = p + size_t(kM * (ty + 1) + i) * Wp;
+          for (int j = 0; j < kA; ++j) d[i * kA + j] = V::template strided_rows<kM>(r0, r1, j, tw);
         }
         wino_transform_2d<T, kA, kA>(d, v, WinoTransforms<V, kM>::input);
         float* out = a.v + size_t(ty) * tw;
