@@ -209,12 +209,22 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
 //
 // Columns [k0, k1) of K: the sums so far come from `partial` (unless k0 = 0) and go back to it
 // (unless k1 = K, where the epilogue stores y instead), kBlocks x kTiles x 7 ZMMs per tile pair.
-template <int kFma, bool kZero, int kTiles, int kBlocks>
+//
+// kStep > 0: each tile's pixel j reads x at its pixel 0's address + j kStep (a run along one
+// input row, stride kStep): a pointer per tile and constant displacements, where a pointer per
+// pixel does not fit the general registers; 0: a pointer per pixel.
+template <int kFma, bool kZero, int kTiles, int kBlocks, int kStep = 0>
 inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uint32_t* const* keep, const int* m0,
                        const int* rows, int t, __m512i bias, int k0, int k1, float* partial) {
   const int K = a.w->K;
   const float* xb[kTiles][kWidePixels];
+  const float* x0[kTiles];
   __m512 acc[kBlocks][kTiles][kWidePixels];
+  for (int q = 0; q < kTiles; ++q) x0[q] = a.x_base + a.pixels[t + q].x[0];
+  auto at = [&](int q, int j, int32_t o) -> const float* {
+    if constexpr (kStep > 0) return x0[q] + o + j * kStep;
+    return xb[q][j] + o;
+  };
   for (int q = 0; q < kTiles; ++q)
     for (int j = 0; j < kWidePixels; ++j) {
       xb[q][j] = a.x_base + a.pixels[t + q].x[j];
@@ -227,7 +237,7 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
     const int32_t o = a.koff[k];
     for (int q = 0; q < kTiles; ++q)
       for (int j = 0; j < kFma; ++j) {
-        const __m512 xv = _mm512_set1_ps(xb[q][j][o]);
+        const __m512 xv = _mm512_set1_ps(*at(q, j, o));
         for (int c = 0; c < kBlocks; ++c) acc[c][q][j] = _mm512_fmadd_ps(wv[c], xv, acc[c][q][j]);
       }
     if constexpr (kFma < kWidePixels) {
@@ -239,7 +249,7 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
       for (int q = 0; q < kTiles; ++q)
         for (int j = kFma; j < kWidePixels; ++j) {
           uint32_t xbits;
-          __builtin_memcpy(&xbits, xb[q][j] + o, 4);
+          __builtin_memcpy(&xbits, at(q, j, o), 4);
           const __m512i xi = _mm512_set1_epi32(int(xbits));
           for (int c = 0; c < kBlocks; ++c) {
             __m512i prod = _mm512_add_epi32(wi[c], xi);
@@ -293,6 +303,17 @@ constexpr int kWideDepth = 192;
 template <int kFma, bool kZero>
 constexpr bool kPairTiles = kFma == kWidePixels || (kFma == 0 && !kZero);
 constexpr int kWideRun = 512;  // tile pairs per run (768 KB of partial sums): ResNet-18's 56x56 layers in one
+// 1 or 2 when both tiles' pixels run along one input row each at that stride (wide_tiles'
+// kStep), else 0.
+inline int run_step(const PixelTile& p, const PixelTile& q) {
+  for (int s = 1; s <= 2; ++s) {
+    bool ok = true;
+    for (int j = 1; j < kWidePixels; ++j) ok = ok && p.x[j] == p.x[0] + j * s && q.x[j] == q.x[0] + j * s;
+    if (ok) return s;
+  }
+  return 0;
+}
+
 template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;
@@ -346,7 +367,10 @@ inline void run_wide(const PanelGemmArgs& a) {
           }
           const bool two = t + 1 < r1;
           float* const part = partial + size_t(t - r0) / 2 * per_pair;
-          if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          const int step = two ? run_step(a.pixels[t], a.pixels[t + 1]) : 0;
+          if (nb == 2 && two && step == 1) wide_tiles<kFma, kZero, 2, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          else if (nb == 2 && two && step == 2) wide_tiles<kFma, kZero, 2, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          else if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
           else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
           else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
           else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);

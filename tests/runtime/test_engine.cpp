@@ -266,7 +266,7 @@ TEST(Engine, WinogradBatchChunksEqualImageByImage) {
 // pixel tiles span images (the FP32 linear layer's too: one image a pixel, 7 a tile).
 TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   ModelDesc m;
-  m.info.in_c = 16, m.info.in_h = 29, m.info.in_w = 22, m.info.num_classes = 10;
+  m.info.in_c = 16, m.info.in_h = 29, m.info.in_w = 28, m.info.num_classes = 10;
   m.info.mean.assign(16, 0.f), m.info.std.assign(16, 1.f);
   std::mt19937 rng(21);
   auto codes_conv = [&](uint32_t x, int cin, int cout, int k, int s, int pad, int groups) {
@@ -282,9 +282,9 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
     n.own_scale.assign(size_t(cout), 0.05f);
     return n;
   };
-  m.nodes.push_back(codes_conv(0, 16, 64, 3, 2, 1, 1));  // 15x11
-  m.nodes.push_back(codes_conv(1, 64, 24, 1, 2, 0, 1));  // 8x6, in place
-  m.nodes.push_back(codes_conv(2, 24, 32, 3, 2, 0, 1));  // 3x2, in place
+  m.nodes.push_back(codes_conv(0, 16, 64, 3, 2, 1, 1));  // 15x14: rows of two 7-pixel tiles, stride 2
+  m.nodes.push_back(codes_conv(1, 64, 24, 1, 2, 0, 1));  // 8x7, in place: a tile a row
+  m.nodes.push_back(codes_conv(2, 24, 32, 3, 2, 0, 1));  // 3x3, in place
   m.nodes.push_back(codes_conv(3, 32, 48, 3, 1, 1, 2));  // 2 groups of 16 -> 24
   NodeDesc gap;
   gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {4};
@@ -293,7 +293,7 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   fc.op = core::OpKind::kLinear, fc.params = {48, 10, 0};
   m.nodes.push_back(fc);
   const auto bytes = core::serialize_model(m);
-  const auto x = randn(size_t(16 * 29 * 22 * 8), 17);
+  const auto x = randn(size_t(16 * 29 * 28 * 8), 17);
   const auto exact = rt::Engine::from_bytes(bytes, "strided.dsm", rt::EngineOptions{"f32_expadd_scalar", 1}).run(x.data(), 8);
   int wide = 0;
   for (const auto& k : kernels::all_kernels()) {
@@ -308,7 +308,7 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
       // Each image alone gives its logits in the batch: the FP32 linear layer runs on the float
       // kernel in every engine, the reference's too, so this is its check.
       for (int b = 0; b < 8; ++b) {
-        const auto one = e.run(x.data() + size_t(b) * 16 * 29 * 22, 1);
+        const auto one = e.run(x.data() + size_t(b) * 16 * 29 * 28, 1);
         for (size_t i = 0; i < one.size(); ++i)
           EXPECT_NEAR(one[i], y[size_t(b) * 10 + i], 1e-5f * (1.f + std::fabs(one[i]))) << k.name << " image " << b;
       }
