@@ -75,7 +75,7 @@ fastest_kernel=$("$build/bench/engine_bench" "$tmp/r18.dsm" fastest 1 1 1 2>/dev
 echo "[profile] 3/4 per-layer times: $default_kernel and $fastest_kernel, 1 and $threads threads"
 # FLOPs of the DenseShift (coded) layers, for the multiply-free bound.
 code_flops=$(layers "$default_kernel" 1 | while IFS='|' read -r i d s ms; do
-  [[ $d == *bit\ codes* ]] && flops "$d" "$s" && echo
+  if [[ $d == *bit\ codes* ]]; then flops "$d" "$s"; echo; fi
 done | awk '{t += $1} END {printf "%.0f", t}')
 {
   echo "# ResNet-18 on the engine: where the time goes"
