@@ -1,9 +1,12 @@
 // One class per layer kind (layer_*.cpp), created from a graph node by make_layer().
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model_format.h"
@@ -61,6 +64,22 @@ class PanelProduct {
   void run_indirect(const std::vector<kernels::ColumnTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                     size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   // The wide form (prepared with wide = true): pixel tiles of kernels::kWidePixels output pixels.
+  // count pixels in order, kWidePixels a tile (a tile may span rows and images); the last tile
+  // repeats its last pixel and stores only the real ones. at(q) -> {x offset, y offset} of pixel q.
+  template <class At>
+  static std::vector<kernels::PixelTile> pixel_tiles(int count, At at) {
+    std::vector<kernels::PixelTile> tiles;
+    for (int first = 0; first < count; first += kernels::kWidePixels) {
+      kernels::PixelTile t{};
+      t.n = std::min(kernels::kWidePixels, count - first);
+      for (int j = 0; j < kernels::kWidePixels; ++j) {
+        const auto [x, y] = at(std::min(first + j, count - 1));
+        t.x[j] = x, t.y[j] = y;
+      }
+      tiles.push_back(t);
+    }
+    return tiles;
+  }
   void run_wide(const std::vector<kernels::PixelTile>& tiles, const float* x_base, const int32_t* koff, float* y,
                 size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;
   bool wide() const { return w_.block_rows == kernels::kWideRows; }

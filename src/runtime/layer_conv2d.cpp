@@ -164,7 +164,14 @@ class Conv2d : public Layer {
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
       if (wide) {
-        pixels = pixel_tiles(nb, int(os.w), N, Wq, p_[core::kStride], image, size_t(os.c) * N);
+        // Every output pixel of the nb images; pixel (oy, ox) reads from (s oy, s ox) of its
+        // input plane (Wq wide, stride s).
+        const int OW = int(os.w), st = p_[core::kStride];
+        pixels = PanelProduct::pixel_tiles(nb * N, [&](int q) {
+          const int b = q / N, n = q % N;
+          return std::pair<int32_t, int32_t>(int32_t(size_t(b) * image + size_t(n / OW) * st * Wq + size_t(n % OW) * st),
+                                             int32_t(size_t(b) * os.c * N + size_t(n)));
+        });
       } else {
         for (int b = 0; b < nb; ++b)
           for (kernels::ColumnTile t : column_tiles_) {
@@ -276,26 +283,6 @@ class Conv2d : public Layer {
         if (a.g0 < a.g1) winograd_->product(a);
       });
     }
-  }
-
-  // The wide form's tiles: every output pixel of nb images, 7 per tile in order (a tile may span
-  // rows and images); the last tile repeats its last pixel and stores only the real ones. Output
-  // pixel (oy, ox) reads from (s oy, s ox) of its input plane, Wq wide (stride s).
-  static std::vector<kernels::PixelTile> pixel_tiles(int nb, int OW, int N, int Wq, int s, size_t image,
-                                                     size_t out_image) {
-    std::vector<kernels::PixelTile> tiles;
-    const int total = nb * N;
-    for (int first = 0; first < total; first += kernels::kWidePixels) {
-      kernels::PixelTile t{};
-      t.n = std::min(kernels::kWidePixels, total - first);
-      for (int j = 0; j < kernels::kWidePixels; ++j) {
-        const int q = std::min(first + j, total - 1), b = q / N, n = q % N;
-        t.x[j] = int32_t(size_t(b) * image + size_t(n / OW) * s * Wq + size_t(n % OW) * s);
-        t.y[j] = int32_t(size_t(b) * out_image + size_t(n));
-      }
-      tiles.push_back(t);
-    }
-    return tiles;
   }
 
   // Output rows cut into segments of up to 8 pixels, two segments per tile (a tile may span two

@@ -49,16 +49,10 @@ class Linear : public Layer {
   }
 
   void run_wide(const float* x, float* out, const RunContext& ctx) const {
-    std::vector<kernels::PixelTile> tiles;
-    for (int first = 0; first < ctx.batch; first += kernels::kWidePixels) {
-      kernels::PixelTile t{};
-      t.n = std::min(kernels::kWidePixels, ctx.batch - first);
-      for (int j = 0; j < kernels::kWidePixels; ++j) {
-        const int b = std::min(first + j, ctx.batch - 1);  // past the batch: the last image again, not stored
-        t.x[j] = int32_t(size_t(b) * size_t(in_)), t.y[j] = int32_t(size_t(b) * size_t(out_));
-      }
-      tiles.push_back(t);
-    }
+    // One image a pixel: image b reads x at b * in_ and writes its outputs from b * out_ on.
+    const auto tiles = PanelProduct::pixel_tiles(ctx.batch, [&](int b) {
+      return std::pair<int32_t, int32_t>(int32_t(size_t(b) * size_t(in_)), int32_t(size_t(b) * size_t(out_)));
+    });
     kernels::PanelEpilogue ep;
     ep.scale = n_.scale, ep.bias = n_.bias, ep.relu = relu_;
     product_.run_wide(tiles, x, koff_.data(), out, 1, ep, ctx.threads);  // output r of image b at out[r + b * out_]
