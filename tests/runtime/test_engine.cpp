@@ -40,6 +40,23 @@ NodeDesc conv_node(uint32_t x, int cin, int cout, int k, int s, int pad, int dil
   return n;
 }
 
+// conv_node (ReLU, no dilation) with random 3-bit DenseShift codes from rng for weights, and
+// `scale` as every channel's folded BatchNorm scale.
+NodeDesc codes_conv_node(uint32_t x, int cin, int cout, int k, int s, int pad, int groups, float scale,
+                         std::mt19937& rng) {
+  NodeDesc n = conv_node(x, cin, cout, k, s, pad, 1, groups, true, randn(size_t(cout) * cin / groups * k * k, 3));
+  n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
+  n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
+  std::vector<uint8_t> c(n.cols);
+  n.own_w.assign(size_t(cout) * n.row_bytes, 0);
+  for (int r = 0; r < cout; ++r) {
+    for (auto& v : c) v = uint8_t(rng() % 8);
+    core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
+  }
+  n.own_scale.assign(size_t(cout), scale);
+  return n;
+}
+
 // conv(groups 2, dilation 2, stride 2, pad 2) -> relu -> avgpool 3/2 pad 1 -> global pool -> linear (3-bit codes).
 ModelDesc small_model() {
   ModelDesc m;
@@ -139,17 +156,8 @@ ModelDesc winograd_model(int h, int w) {
   m.info.mean.assign(5, 0.f), m.info.std.assign(5, 1.f);
   std::mt19937 rng(5);
   auto codes_conv = [&](uint32_t x, int cin, int cout, bool residual) {
-    NodeDesc n = conv_node(x, cin, cout, 3, 1, 1, 1, 1, true, randn(size_t(cout) * cin * 9, 3));
+    NodeDesc n = codes_conv_node(x, cin, cout, 3, 1, 1, 1, 0.03f, rng);
     if (residual) n.inputs.push_back(1);
-    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
-    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
-    std::vector<uint8_t> c(n.cols);
-    n.own_w.assign(size_t(cout) * n.row_bytes, 0);
-    for (int r = 0; r < cout; ++r) {
-      for (auto& v : c) v = uint8_t(rng() % 8);
-      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
-    }
-    n.own_scale.assign(size_t(cout), 0.03f);
     return n;
   };
   m.nodes.push_back(codes_conv(0, 5, 32, false));
@@ -229,17 +237,8 @@ TEST(Engine, WinogradBatchChunksEqualImageByImage) {
   m.info.mean.assign(64, 0.f), m.info.std.assign(64, 1.f);
   std::mt19937 rng(9);
   for (uint32_t x : {0u, 1u}) {
-    NodeDesc n = conv_node(x, 64, 64, 3, 1, 1, 1, 1, true, randn(size_t(64) * 64 * 9, 3));
+    NodeDesc n = codes_conv_node(x, 64, 64, 3, 1, 1, 1, 0.02f, rng);
     if (x == 1) n.inputs.push_back(0);  // + the network's input
-    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
-    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
-    std::vector<uint8_t> c(n.cols);
-    n.own_w.assign(size_t(64) * n.row_bytes, 0);
-    for (int r = 0; r < 64; ++r) {
-      for (auto& v : c) v = uint8_t(rng() % 8);
-      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
-    }
-    n.own_scale.assign(64, 0.02f);
     m.nodes.push_back(n);
   }
   const auto bytes = core::serialize_model(m);
@@ -270,17 +269,7 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   m.info.mean.assign(16, 0.f), m.info.std.assign(16, 1.f);
   std::mt19937 rng(21);
   auto codes_conv = [&](uint32_t x, int cin, int cout, int k, int s, int pad, int groups) {
-    NodeDesc n = conv_node(x, cin, cout, k, s, pad, 1, groups, true, randn(size_t(cout) * cin / groups * k * k, 3));
-    n.wkind = core::WeightKind::kDenseShift, n.bits = 3;
-    n.row_bytes = uint32_t(core::packed_bytes(n.cols, 3));
-    std::vector<uint8_t> c(n.cols);
-    n.own_w.assign(size_t(cout) * n.row_bytes, 0);
-    for (int r = 0; r < cout; ++r) {
-      for (auto& v : c) v = uint8_t(rng() % 8);
-      core::pack_codes(c.data(), c.size(), 3, n.own_w.data() + size_t(r) * n.row_bytes);
-    }
-    n.own_scale.assign(size_t(cout), 0.05f);
-    return n;
+    return codes_conv_node(x, cin, cout, k, s, pad, groups, 0.05f, rng);
   };
   m.nodes.push_back(codes_conv(0, 16, 64, 3, 2, 1, 1));  // 15x14: rows of two 7-pixel tiles, stride 2
   m.nodes.push_back(codes_conv(1, 64, 24, 1, 2, 0, 1));  // 8x7, in place: a tile a row
