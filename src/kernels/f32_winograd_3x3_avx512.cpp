@@ -14,7 +14,7 @@ namespace ds::kernels::detail {
 namespace {
 
 struct Zmm16 {
-  // 2 blocks x 2 groups: 24 ZMM accumulators, each broadcast of V serving 2 FMAs
+  // 2 blocks x 2 groups of 7 tiles: 28 ZMM accumulators, each broadcast of V serving 2 FMAs
   static constexpr int kGroup = kWinogradGroupAvx512;  // tiles per group
   static constexpr int kTileBlocks = 2, kTileGroups = 2;
   using T = __m512;

@@ -284,14 +284,6 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
   }
 }
 
-// The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 7 output pixels,
-// the whole K per tile in registers. Per k: one ZMM of decoded weights (16 channels), and per
-// pixel one float of x broadcast into an FMA (embedded broadcast) or, for the exponent-add
-// pixels (j >= kFma), an integer add of the broadcast bits of x to the weights' exponent words
-// and a float add. Any 7 pixels make a tile, so small images waste no lanes (the 6x16 form
-// follows output rows in halves of 8 and idles 1 lane of 8 at 7 or 14 pixels per row). Blocks
-// go in pairs, an odd last one alone, and tiles too where registers allow (kPairTiles: 32
-// channels x 14 pixels, 28 accumulators).
 // Columns of K per slice of the wide form (run_wide). ResNet-18, 2 threads, fastest, 5 interleaved
 // rounds: 96 -> 16.0 ms, 192 -> 15.6, 384 -> 16.3, no slices 16.2 (ResNet-20, 1 thread: 0.741,
 // 0.718, 0.732, 0.738).
@@ -314,6 +306,14 @@ inline int run_step(const PixelTile& p, const PixelTile& q) {
   return 0;
 }
 
+// The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 7 output pixels,
+// the sums in registers over a slice of K at a time (kWideDepth). Per k: one ZMM of decoded
+// weights (16 channels), and per pixel one float of x broadcast into an FMA (embedded broadcast)
+// or, for the exponent-add pixels (j >= kFma), an integer add of the broadcast bits of x to the
+// weights' exponent words and a float add. Any 7 pixels make a tile, so small images waste no lanes (the 6x16 form
+// follows output rows in halves of 8 and idles 1 lane of 8 at 7 or 14 pixels per row). Blocks
+// go in pairs, an odd last one alone, and tiles too where registers allow (kPairTiles: 32
+// channels x 14 pixels, 28 accumulators).
 template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;

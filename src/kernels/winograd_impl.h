@@ -10,11 +10,12 @@
 //   strided<kM>(r, j): lane l = r[kM * l + j], for j < kM + 2 (reads up to r + 16 * kM + 4).
 //
 // Input transform: 16 tiles of a tile row at a time, one per lane; a tile's input columns are
-// every m-th float of a run. Product: 16 output channels in V x V::kGroup tiles, per input channel one V
-// of U and 6 FMAs with a broadcast of V - once per transformed position xi. The codes of one
-// 16-channel block are decoded and transformed to U per chunk of 64 input channels (a^2 x 64 x 16
-// floats: L2), so the model stays b-bit in memory. Output transform, folded BN, residual and
-// ReLU as each tile is stored.
+// every m-th float of a run (two short rows to a vector where V has strided_rows). Product: 16
+// output channels in V x V::kGroup tiles, per input channel one V of U and one FMA with a broadcast
+// of V per tile - once per transformed position xi, in register tiles of V::kTileBlocks blocks x
+// V::kTileGroups groups. The codes of one 16-channel block are decoded and transformed to U per
+// chunk of 64 input channels (a^2 x 64 x 16 floats: L2), so the model stays b-bit in memory.
+// Output transform, folded BN, residual and ReLU as each tile is stored.
 #pragma once
 
 #include "kernels/internal.h"
@@ -210,7 +211,7 @@ void wino_input(const WinogradInputArgs& a) {
 }
 
 // The sums of one position xi for kB blocks x kG groups, over the cc channels of a chunk: block
-// b's U at u[b], the tiles' V at vx + off[g * 6 + j] (channel c: + c * c_stride), the sums so far
+// b's U at u[b], the tiles' V at vx + off[g * V::kGroup + j] (channel c: + c * c_stride), the sums so far
 // at ab[b] + g * gs + j * 16 (unless `first`), where they are stored back.
 template <class V, int kB, int kG>
 inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, int cc, const size_t* off,
