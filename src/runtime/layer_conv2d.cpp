@@ -103,6 +103,21 @@ class Conv2d : public Layer {
       koff_.push_back(int32_t(((size_t(t.c) * ph + size_t(t.dy % ph)) * ph + size_t(t.dx % ph)) * plane_ +
                               size_t(t.dy / ph) * Wq_ + size_t(t.dx / ph)));
     column_tiles_ = wide ? std::vector<kernels::ColumnTile>() : column_tiles(int(out.h), int(out.w), Wq_);
+    // One image's pixel tiles, built once: per run they took 0.07 ms of ResNet-18's 112x112 stem
+    // on one thread, while the other waited.
+    image_tiles_ = wide ? wide_tiles(1, int(out.h * out.w), int(out.w), int(out.c), 0) : std::vector<kernels::PixelTile>();
+  }
+
+  // The wide form's tiles over every output pixel of nb images (N pixels, OW wide, C channels
+  // each; the input copy `image` floats an image); pixel (oy, ox) reads from (s oy, s ox) of its
+  // input plane (Wq_ wide, stride s).
+  std::vector<kernels::PixelTile> wide_tiles(int nb, int N, int OW, int C, size_t image) const {
+    const int st = p_[core::kStride];
+    return PanelProduct::pixel_tiles(nb * N, [&](int q) {
+      const int b = q / N, n = q % N;
+      return std::pair<int32_t, int32_t>(int32_t(size_t(b) * image + size_t(n / OW) * st * Wq_ + size_t(n % OW) * st),
+                                         int32_t(size_t(b) * C * N + size_t(n)));
+    });
   }
 
   void run(const std::vector<Value>& in, float* out, Shape os, const RunContext& ctx) const override {
@@ -163,16 +178,9 @@ class Conv2d : public Layer {
       if (split) std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
-      if (wide) {
-        // Every output pixel of the nb images; pixel (oy, ox) reads from (s oy, s ox) of its
-        // input plane (Wq wide, stride s).
-        const int OW = int(os.w), st = p_[core::kStride];
-        pixels = PanelProduct::pixel_tiles(nb * N, [&](int q) {
-          const int b = q / N, n = q % N;
-          return std::pair<int32_t, int32_t>(int32_t(size_t(b) * image + size_t(n / OW) * st * Wq + size_t(n % OW) * st),
-                                             int32_t(size_t(b) * os.c * N + size_t(n)));
-        });
-      } else {
+      if (wide && nb > 1) {
+        pixels = wide_tiles(nb, N, int(os.w), int(os.c), image);
+      } else if (!wide) {
         for (int b = 0; b < nb; ++b)
           for (kernels::ColumnTile t : column_tiles_) {
             for (int h = 0; h < 2; ++h) {
@@ -220,7 +228,7 @@ class Conv2d : public Layer {
         ep.residual = in.size() == 2 ? in[1].data + at : nullptr;
         ep.relu = p_[core::kConvRelu] != 0;
         if (wide)
-          panels_[size_t(gi)].run_wide(pixels, x, koff_.data(), out + at, size_t(N), ep, ctx.threads);
+          panels_[size_t(gi)].run_wide(nb > 1 ? pixels : image_tiles_, x, koff_.data(), out + at, size_t(N), ep, ctx.threads);
         else
           panels_[size_t(gi)].run_indirect(tiles, x, koff_.data(), out + at, size_t(N), ep, ctx.threads);
       }
@@ -370,6 +378,7 @@ class Conv2d : public Layer {
   bool in_place_ = false;  // the wide form without padding reads the input itself: no copy
   std::vector<int32_t> koff_;
   std::vector<kernels::ColumnTile> column_tiles_;
+  std::vector<kernels::PixelTile> image_tiles_;  // the wide form's tiles for a batch of 1
 };
 
 }  // namespace
