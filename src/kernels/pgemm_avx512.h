@@ -209,13 +209,14 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
 //
 // Columns [k0, k1) of K: the sums so far come from `partial` (unless k0 = 0) and go back to it
 // (unless k1 = K, where the epilogue stores y instead), kBlocks x kTiles x 7 ZMMs per tile pair.
+// Column k's weights (and keep masks) are at wp[c] (keep[c]) + (k - kw) * 16.
 //
 // kStep > 0: each tile's pixel j reads x at its pixel 0's address + j kStep (a run along one
 // input row, stride kStep): a pointer per tile and constant displacements, where a pointer per
 // pixel does not fit the general registers; 0: a pointer per pixel.
 template <int kFma, bool kZero, int kTiles, int kBlocks, int kStep = 0>
 inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uint32_t* const* keep, const int* m0,
-                       const int* rows, int t, __m512i bias, int k0, int k1, float* partial) {
+                       const int* rows, int t, __m512i bias, int k0, int k1, int kw, float* partial) {
   const int K = a.w->K;
   const float* xb[kTiles][kWidePixels];
   const float* x0[kTiles];
@@ -233,7 +234,7 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
     }
   for (int k = k0; k < k1; ++k) {
     __m512 wv[kBlocks];
-    for (int c = 0; c < kBlocks; ++c) wv[c] = _mm512_loadu_ps(wp[c] + size_t(k) * kWideRows);
+    for (int c = 0; c < kBlocks; ++c) wv[c] = _mm512_loadu_ps(wp[c] + size_t(k - kw) * kWideRows);
     const int32_t o = a.koff[k];
     for (int q = 0; q < kTiles; ++q)
       for (int j = 0; j < kFma; ++j) {
@@ -244,7 +245,7 @@ inline void wide_tiles(const PanelGemmArgs& a, const float* const* wp, const uin
       __m512i wi[kBlocks], kv[kBlocks];
       for (int c = 0; c < kBlocks; ++c) {
         wi[c] = kExpBias<kFma, kZero> ? _mm512_sub_epi32(_mm512_castps_si512(wv[c]), bias) : _mm512_castps_si512(wv[c]);
-        kv[c] = kZero ? _mm512_loadu_si512(keep[c] + size_t(k) * kWideRows) : _mm512_setzero_si512();
+        kv[c] = kZero ? _mm512_loadu_si512(keep[c] + size_t(k - kw) * kWideRows) : _mm512_setzero_si512();
       }
       for (int q = 0; q < kTiles; ++q)
         for (int j = kFma; j < kWidePixels; ++j) {
@@ -318,7 +319,9 @@ template <int kFma, bool kZero>
 inline void run_wide(const PanelGemmArgs& a) {
   const PanelWeights& w = *a.w;
   const int K = w.K, M = w.M;
-  const size_t keep_at = keep_plane_at(size_t(K) * kWideRows), per_block = keep_at * (kZero ? 2 : 1) + 32;
+  const bool f32 = w.kind == PanelWeightKind::kF32;
+  // Per block: one slice of decoded weights (and keep masks), in L1.
+  const size_t keep_at = keep_plane_at(size_t(kWideDepth) * kWideRows), per_block = keep_at * (kZero ? 2 : 1) + 32;
   // The decoded weights of two blocks, then the partial sums of a run of tile pairs.
   const size_t pairs = size_t(kWideRun), per_pair = 2 * 2 * kWidePixels * 16;
   uint32_t* const scratch = scratch_words(2 * per_block + pairs * per_pair + 16);
@@ -330,50 +333,60 @@ inline void run_wide(const PanelGemmArgs& a) {
     const uint32_t* keep[2];
     int m0[2], rows[2];
     for (int c = 0; c < nb; ++c) {
-      const int b = b0 + c;
-      uint32_t* s = scratch + size_t(c) * per_block;
-      if (w.kind == PanelWeightKind::kF32) {
-        wp[c] = reinterpret_cast<const float*>(w.block(b));
-      } else if constexpr (kZero) {
-        decode_panel<Decoded::kZeroWordAndKeep>(w, b, 0, K, s, s + keep_at);
-        wp[c] = reinterpret_cast<const float*>(s);
-      } else {
-        if (kWordPanel<kFma, kZero> && w.kind == PanelWeightKind::kDenseShift)
-          decode_panel<Decoded::kDenseShiftWord>(w, b, 0, K, s, nullptr);
-        else
-          decode_panel_floats(w, b, 0, K, s);
-        wp[c] = reinterpret_cast<const float*>(s);
-      }
-      keep[c] = s + keep_at;
-      m0[c] = b * kWideRows, rows[c] = M - m0[c] < kWideRows ? M - m0[c] : kWideRows;
+      m0[c] = (b0 + c) * kWideRows, rows[c] = M - m0[c] < kWideRows ? M - m0[c] : kWideRows;
+      keep[c] = scratch + size_t(c) * per_block + keep_at;
     }
     // K in slices of kWideDepth, each over a run of tile pairs: a slice's weights (2 x kWideDepth
     // x 64 bytes) and the x they meet stay in L1 from one tile pair to the next, where the whole K
     // of a 512-channel layer (590 KB of weights a pair) came from L2 for every tile pair. Runs of
-    // kWideRun pairs keep their partial sums (1.5 KB a pair) in L2 at any batch.
+    // kWideRun pairs keep their partial sums (1.5 KB a pair) in L2 at any batch. Codes are decoded
+    // a slice at a time, into L1, and the next slice's prefetched: decoding a block's whole K at
+    // once wrote it to L2 in a burst that waited on the codes from memory, with no FMA to overlap
+    // (5.7% of ResNet-18 on the FMA kernel).
     for (int r0 = a.p0; r0 < a.p1; r0 += 2 * kWideRun) {
       const int r1 = a.p1 - r0 < 2 * kWideRun ? a.p1 : r0 + 2 * kWideRun;
       for (int k0 = 0; k0 < K; k0 += kWideDepth) {
         const int k1 = K - k0 < kWideDepth ? K : k0 + kWideDepth;
+        int kw = 0;  // wp[c] holds column kw on
+        for (int c = 0; c < nb; ++c) {
+          const int b = b0 + c;
+          uint32_t* s = scratch + size_t(c) * per_block;
+          if (f32) {
+            wp[c] = reinterpret_cast<const float*>(w.block(b));
+            continue;
+          }
+          kw = k0;
+          if constexpr (kZero) {
+            decode_panel<Decoded::kZeroWordAndKeep>(w, b, k0, k1 - k0, s, s + keep_at);
+          } else {
+            if (kWordPanel<kFma, kZero> && w.kind == PanelWeightKind::kDenseShift)
+              decode_panel<Decoded::kDenseShiftWord>(w, b, k0, k1 - k0, s, nullptr);
+            else
+              decode_panel_floats(w, b, k0, k1 - k0, s);
+          }
+          wp[c] = reinterpret_cast<const float*>(s);
+          const size_t from = size_t(k1) * kWideRows * size_t(w.bits) / 8, bytes = size_t(kWideDepth) * kWideRows * size_t(w.bits) / 8;
+          for (size_t o = 0; o < bytes && from + o < w.block_bytes; o += 64) __builtin_prefetch(w.block(b) + from + o);
+        }
         for (int t = r0; t < r1; t += 2) {  // two pixel tiles at once (see tiles above)
           if constexpr (!kPairTiles<kFma, kZero>) {  // one at a time: see kPairTiles
             float* const part = partial + size_t(t - r0) / 2 * per_pair;
             for (int q = t; q < t + 2 && q < r1; ++q) {
               float* const pq = part + size_t(q - t) * 2 * kWidePixels * 16;
-              if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, q, bias, k0, k1, pq);
-              else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, q, bias, k0, k1, pq);
+              if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, q, bias, k0, k1, kw, pq);
+              else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, q, bias, k0, k1, kw, pq);
             }
             continue;
           }
           const bool two = t + 1 < r1;
           float* const part = partial + size_t(t - r0) / 2 * per_pair;
           const int step = two ? run_step(a.pixels[t], a.pixels[t + 1]) : 0;
-          if (nb == 2 && two && step == 1) wide_tiles<kFma, kZero, 2, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-          else if (nb == 2 && two && step == 2) wide_tiles<kFma, kZero, 2, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-          else if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-          else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-          else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
-          else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, part);
+          if (nb == 2 && two && step == 1) wide_tiles<kFma, kZero, 2, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
+          else if (nb == 2 && two && step == 2) wide_tiles<kFma, kZero, 2, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
+          else if (nb == 2 && two) wide_tiles<kFma, kZero, 2, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
+          else if (nb == 2) wide_tiles<kFma, kZero, 1, 2>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
+          else if (two) wide_tiles<kFma, kZero, 2, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
+          else wide_tiles<kFma, kZero, 1, 1>(a, wp, keep, m0, rows, t, bias, k0, k1, kw, part);
         }
       }
     }
