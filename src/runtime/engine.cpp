@@ -19,11 +19,16 @@ namespace {
 // engine allocate gigabytes (2^28 floats = 1 GiB over all values of one image).
 constexpr size_t kMaxFloatsPerImage = size_t(1) << 28;
 constexpr size_t kMaxRunFloats = kMaxRunBytes / sizeof(float);
-// A batch's chunk (Engine::run). ResNet-18 at batch 32, 2 threads, fastest kernel (widest value
-// 3.2 MB an image, so chunks of 1, 2, 5, 32 images): 4 MB 89-94 images/s, 8 MB 87-91, 16 MB
-// 86-87, the whole batch 84-85; the multiply-free kernel 48 either way. It also bounds a large
-// batch's activation memory.
-constexpr size_t kRunChunkBytes = size_t(4) << 20;
+// A batch's chunk (Engine::run): per stage, as many images as keep its widest value (input
+// included) within this, so that a layer's input and output stay in one core's L2. ResNet-18 at
+// batch 32, 2 threads, fastest kernel, one chunk for the whole network (widest value 3.2 MB an
+// image, so chunks of 1, 2, 5, 32 images): 4 MB 89-94 images/s, 8 MB 87-91, 16 MB 86-87, the
+// whole batch 84-85. Per stage (chunks of 1 image at 56x56 up to 10 at 7x7 with 1 MB), against
+// one image at a time: 9 interleaved rounds 1 MB 360 ms, 2 MB 375, one image at a time 372, in
+// a spread of 300-390 (the 7x7 layers 0.87 -> 0.75-0.8 ms an image, the classifier 0.14 ->
+// 0.014; the 1x1 stride-2 downsamples slower at 2 images and more: 0.16 -> 0.21 at 28x28). It
+// also bounds a large batch's activation memory.
+constexpr size_t kRunChunkBytes = size_t(1) << 20;
 
 // Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
 // allocation is a new mmap whose pages fault in on first touch, on every run and serially; the
@@ -53,6 +58,12 @@ class Buffers {
   std::vector<Buffer> free_;
 };
 
+// The calling thread's buffers (activations are reused from one run to the next).
+Buffers& thread_buffers() {
+  thread_local Buffers buffers;
+  return buffers;
+}
+
 kernels::ModelWeights weights_of(const core::ModelDesc& m) {
   kernels::ModelWeights w;
   for (const auto& n : m.nodes) {
@@ -78,8 +89,73 @@ struct Engine::Impl {
   size_t widest = 0;            // the largest value of one image, in floats
   int threads = 1;
   bool profile = false;  // DS_PROFILE=1 in the environment: per-layer times on stderr
+  // Stages: runs of layers [first, next stage's first) between cuts, where the graph's only live
+  // value is the one the layer before wrote (the input, or a residual block's output). A batch
+  // runs through each stage in chunks of `images` (kRunChunkBytes over the stage's widest value
+  // per image), so the late, narrow layers run many images at once: one decoding of their
+  // weights and one weight transform serves all of them, and their few pixels fill whole tiles.
+  struct Stage {
+    size_t first;
+    size_t images;
+  };
+  std::vector<Stage> stages;
 
   explicit Impl(core::Container c) : file(std::move(c)) {}
+
+  // Stages [l0, l1) run as one, in chunks of `chunk` images (Engine::run).
+  struct Group {
+    size_t l0, l1, chunk;
+  };
+  // Group k's outputs for images [first, first + n) (n <= its chunk) into dst: its input comes
+  // from group k - 1, run on chunks of that group's size into a buffer of n images. So every
+  // buffer between groups holds one chunk of the group after it (kRunChunkBytes at most), not the
+  // whole batch: a whole batch's value at an early cut (ResNet-18: 25 MB at batch 32) went to
+  // memory and back, and the early layers lost more than the late ones gained.
+  void run_group(const Engine& e, const std::vector<Group>& groups, size_t k, const float* images, size_t first, size_t n,
+                 float* dst) const {
+    const Group& g = groups[k];
+    const size_t in_image = shapes[g.l0].numel(), out_image = shapes[g.l1].numel();
+    Buffers& buffers = thread_buffers();
+    Buffers::Buffer held;
+    const float* in = images + first * in_image;
+    if (k > 0) {
+      held = buffers.take(n * in_image);
+      const size_t c = groups[k - 1].chunk;
+      for (size_t s = 0; s < n; s += c)
+        run_group(e, groups, k - 1, images, first + s, std::min(c, n - s), held.data.get() + s * in_image);
+      in = held.data.get();
+    }
+    for (size_t s = 0; s < n; s += g.chunk)
+      e.run_chunk(g.l0, g.l1, in + s * in_image, int(std::min(g.chunk, n - s)), dst + s * out_image);
+    buffers.give(std::move(held));
+  }
+
+  // Cuts before layer i where value i (layer i - 1's output, or the input at i = 0) is the only
+  // one a later layer reads; stages between them, consecutive ones with equal chunks merged.
+  void plan_stages() {
+    const size_t n = desc.nodes.size();
+    stages.clear();
+    // A stage's widest value counts its input, which the buffer before it holds a chunk of.
+    size_t widest_here = shapes[0].numel(), first = 0;
+    auto chunk = [](size_t floats) { return std::max<size_t>(1, kRunChunkBytes / (floats * sizeof(float))); };
+    auto close = [&]() {
+      const size_t images = chunk(widest_here);
+      if (!stages.empty() && stages.back().images == images) return;  // merged into the one before
+      stages.push_back(Stage{first, images});
+    };
+    size_t live_past = 0;  // the last layer that reads any value written before the current cut
+    for (size_t i = 0; i < n; ++i) {
+      // A cut before layer i: no layer from i on reads a value older than i.
+      if (i > 0 && live_past < i) {
+        close();
+        first = i, widest_here = shapes[i].numel();
+      }
+      widest_here = std::max(widest_here, shapes[i + 1].numel());
+      // Value i (read by layer i, maybe later): it stays live until its last reader.
+      live_past = std::max(live_past, last_use[i]);
+    }
+    close();
+  }
 
   // Format checks (read_model), then shapes: every layer must accept its inputs.
   void prepare(const EngineOptions& opt) {
@@ -105,6 +181,7 @@ struct Engine::Impl {
     last_use.assign(shapes.size(), 0);
     for (size_t i = 0; i < desc.nodes.size(); ++i)
       for (uint32_t v : desc.nodes[i].inputs) last_use[v] = i;
+    plan_stages();
     const Shape& last = shapes.back();
     if (last.numel() != info.num_classes)
       throw core::FormatError(file.name() + ": the last layer gives " + std::to_string(last.numel()) + " outputs for " +
@@ -184,42 +261,53 @@ std::vector<float> Engine::run(const float* images, int batch) const {
                                 std::to_string(kMaxRunBytes >> 30) + " GiB of activations a run may take (at most " +
                                 std::to_string(max_batch()) + " images of this model)");
   const Impl& m = *impl_;
-  // A batch runs through the network in chunks whose widest activation fits in kRunChunkBytes:
-  // each layer then reads what the one before wrote from the caches, not from memory. Every
-  // image's outputs are the same whatever the chunk (no product mixes images).
-  const int chunk = int(std::max<size_t>(1, std::min<size_t>(size_t(batch), kRunChunkBytes / (m.widest * sizeof(float)))));
-  const size_t in_image = m.shapes[0].numel(), out_image = m.shapes.back().numel();
-  std::vector<float> out(out_image * size_t(batch));
-  for (int b0 = 0; b0 < batch; b0 += chunk)
-    run_chunk(images + size_t(b0) * in_image, std::min(chunk, batch - b0), out.data() + size_t(b0) * out_image);
+  // Stage by stage (Impl::stages), each in chunks of its images: a layer then reads what the one
+  // before wrote from the caches, not from memory. Stages whose chunks are equal at this batch run
+  // as one (at batch 1, the whole network). Every image's outputs are the same whatever the chunk
+  // (no product mixes images).
+  std::vector<Impl::Group> groups;
+  const size_t b = size_t(batch);
+  for (size_t s = 0; s < m.stages.size(); ++s) {
+    const size_t chunk = std::min(b, m.stages[s].images);
+    if (!groups.empty() && groups.back().chunk == chunk) continue;
+    if (!groups.empty()) groups.back().l1 = m.stages[s].first;
+    groups.push_back(Impl::Group{m.stages[s].first, m.layers.size(), chunk});
+  }
+  const size_t out_image = m.shapes.back().numel(), last = groups.size() - 1;
+  std::vector<float> out(out_image * b);
+  for (size_t b0 = 0; b0 < b; b0 += groups[last].chunk)
+    m.run_group(*this, groups, last, images, b0, std::min(groups[last].chunk, b - b0), out.data() + b0 * out_image);
   return out;
 }
 
-void Engine::run_chunk(const float* images, int batch, float* out) const {
+void Engine::run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out) const {
   const Impl& m = *impl_;
   RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
   // Uninitialised buffers: every layer writes all of its output, so zero-filling them first
   // (what std::vector would do) is a wasted pass over memory on every layer.
-  thread_local Buffers buffers;
-  std::vector<Buffers::Buffer> values(m.layers.size());
-  auto data_of = [&](uint32_t v) { return v == 0 ? images : values[v - 1].data.get(); };
-  for (size_t i = 0; i < m.layers.size(); ++i) {
-    const auto& n = m.desc.nodes[i];
-    std::vector<Value> in;
-    for (uint32_t v : n.inputs) in.push_back(Value{m.shapes[v], data_of(v)});
-    values[i] = buffers.take(m.shapes[i + 1].numel() * size_t(batch));
+  Buffers& buffers = thread_buffers();
+  std::vector<Buffers::Buffer> values(l1 - l0);  // layer i's output at values[i - l0] (the last: out)
+  auto data_of = [&](uint32_t v) -> const float* {
+    if (v == l0) return in;
+    if (v < l0 || v > l1) throw std::logic_error("stage reads a value outside it");  // plan_stages' cuts forbid it
+    return v == l1 ? out : values[v - 1 - l0].data.get();
+  };
+  for (size_t i = l0; i < l1; ++i) {
+    const auto& nd = m.desc.nodes[i];
+    std::vector<Value> inputs;
+    for (uint32_t v : nd.inputs) inputs.push_back(Value{m.shapes[v], data_of(v)});
+    if (i + 1 < l1) values[i - l0] = buffers.take(m.shapes[i + 1].numel() * size_t(batch));
+    float* const y = i + 1 < l1 ? values[i - l0].data.get() : out;
     const auto t0 = std::chrono::steady_clock::now();
-    m.layers[i]->run(in, values[i].data.get(), m.shapes[i + 1], ctx);
+    m.layers[i]->run(inputs, y, m.shapes[i + 1], ctx);
     if (m.profile)
       std::fprintf(stderr, "[profile] %3zu | %s | %ux%ux%u | %.4f ms\n", i, m.layers[i]->describe().c_str(),
                    m.shapes[i + 1].c, m.shapes[i + 1].h, m.shapes[i + 1].w,
                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    // Give back values no later node reads, to keep the peak memory near the widest layer.
-    for (uint32_t v : n.inputs)
-      if (v != 0 && m.last_use[v] == i) buffers.give(std::move(values[v - 1]));
+    // Give back values no later layer reads, to keep the peak memory near the widest layer.
+    for (uint32_t v : nd.inputs)
+      if (v > l0 && m.last_use[v] == i) buffers.give(std::move(values[v - 1 - l0]));
   }
-  const float* logits = values.back().data.get();
-  std::copy(logits, logits + m.shapes.back().numel() * size_t(batch), out);
   for (auto& v : values) buffers.give(std::move(v));
 }
 

@@ -65,8 +65,9 @@ class Engine {
  private:
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
-  // run() on `batch` images of a chunk, their outputs into out.
-  void run_chunk(const float* images, int batch, float* out) const;
+  // Layers [l0, l1) on `batch` images of a chunk: `in` holds value l0 (the input of layer l0,
+  // the only value alive there), and the last layer writes value l1 into out.
+  void run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -229,6 +229,45 @@ TEST(Engine, LargeBatchRunsInChunksWithTheSameOutputs) {
   }
 }
 
+// A batch runs stage by stage, each stage in chunks of its own size (Engine::run): here 2 images
+// at 128x128 (512 KB an image), 8 after the first pooling (a residual block: no cut inside it),
+// the whole batch after the second. 37 images, so every stage ends on a partial chunk; each image's
+// outputs must equal its run alone, bit for bit, on the default and the fastest kernel.
+TEST(Engine, StagesOfDifferentChunksGiveEachImageItsOwnOutputs) {
+  ModelDesc m;
+  m.info.in_c = 8, m.info.in_h = 128, m.info.in_w = 128, m.info.num_classes = 8;
+  m.info.mean.assign(8, 0.f), m.info.std.assign(8, 1.f);
+  std::mt19937 rng(17);
+  auto pool = [](uint32_t x) {
+    NodeDesc n;
+    n.op = core::OpKind::kMaxPool, n.inputs = {x}, n.params = {3, 2, 1};
+    return n;
+  };
+  m.nodes.push_back(codes_conv_node(0, 8, 8, 3, 1, 1, 1, 0.05f, rng));  // value 1: 8x128x128
+  m.nodes.push_back(pool(1));                                           // 2: 8x64x64
+  m.nodes.push_back(codes_conv_node(2, 8, 8, 3, 1, 1, 1, 0.05f, rng));  // 3
+  NodeDesc res = codes_conv_node(3, 8, 8, 3, 1, 1, 1, 0.05f, rng);      // 4 = conv(3) + 2
+  res.inputs.push_back(2);
+  m.nodes.push_back(res);
+  m.nodes.push_back(pool(4));  // 5: 8x32x32
+  NodeDesc gap;
+  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {5};
+  m.nodes.push_back(gap);
+  const auto bytes = core::serialize_model(m);
+  const size_t image = size_t(8) * 128 * 128;
+  const int batch = 37;
+  const auto x = randn(size_t(batch) * image, 31);
+  for (const char* kernel : {"", "fastest"}) {
+    rt::Engine e = rt::Engine::from_bytes(bytes, "stages.dsm", rt::EngineOptions{kernel, 2});
+    const auto all = e.run(x.data(), batch);
+    ASSERT_EQ(all.size(), size_t(batch) * 8);
+    for (int b = 0; b < batch; ++b) {
+      const auto one = e.run(x.data() + size_t(b) * image, 1);
+      EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + b * 8)) << e.kernel().name << ", image " << b;
+    }
+  }
+}
+
 // A batch whose Winograd V would pass the chunk size (64 channels at 48x48: 1.3 MB an image) runs
 // image by image: the same outputs, bit for bit, as each image alone, the residual included.
 TEST(Engine, WinogradBatchChunksEqualImageByImage) {
