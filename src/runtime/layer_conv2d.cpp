@@ -178,7 +178,18 @@ class Conv2d : public Layer {
       if (split) std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
-      if (wide && nb > 1) {
+      if (wide && nb > 1 && N % kernels::kWidePixels == 0) {
+        // No tile spans two images: one image's tiles, moved image by image.
+        pixels.reserve(image_tiles_.size() * size_t(nb));
+        for (int b = 0; b < nb; ++b)
+          for (kernels::PixelTile t : image_tiles_) {
+            for (int j = 0; j < kernels::kWidePixels; ++j) {
+              t.x[j] += int32_t(size_t(b) * image);
+              t.y[j] += int32_t(size_t(b) * os.c * N);
+            }
+            pixels.push_back(t);
+          }
+      } else if (wide && nb > 1) {
         pixels = wide_tiles(nb, N, int(os.w), int(os.c), image);
       } else if (!wide) {
         for (int b = 0; b < nb; ++b)
