@@ -185,8 +185,8 @@ TEST(PanelKernels, Fp32WeightsMatchDoubleReference) {
 }
 
 // The indirect form (implicit im2col over a padded image) gives the packed form's result bit for
-// bit: a 3x3 stride-1 convolution, rows of 11 pixels (halves of 8 and 3), tiles across rows.
-// 40 output channels: the wide form's 16-row blocks run as a pair and a partial odd one; K = 207:
+// bit: a 3x3 stride-1 convolution, rows of 11 pixels (halves of 8 and 3), tiles across rows,
+// codes of 2 to 5 bits (the wide form decodes up to 4 with its own decoder). 40 output channels: the wide form's 16-row blocks run as a pair and a partial odd one; K = 207:
 // its K runs in two slices (kWideDepth).
 TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
   std::mt19937 rng(16);
@@ -219,11 +219,11 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
   if (half) tiles.back().x[1] = tiles.back().x[0], tiles.back().y[1] = tiles.back().y[0], tiles.back().n[1] = 0;
   std::vector<float> xp(panel_x_floats(K, N));
   pack_panel_x(col.data(), size_t(N), K, N, 0, K, xp.data());
-  for (const KernelInfo* k : panel_kernels()) {
-    SCOPED_TRACE(k->name);
+  for (const KernelInfo* k : panel_kernels()) for (int bits = 2; bits <= 5; ++bits) {
+    SCOPED_TRACE(k->name + (", " + std::to_string(bits) + "-bit codes"));
     const bool zero = k->weights == WeightSet::kShiftWithZero;
-    const PackedCodes p = random_codes(rng, M, K, 4, 0);
-    const PanelWeights w = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
+    const PackedCodes p = random_codes(rng, M, K, bits, 0);
+    const PanelWeights w = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, bits,
                                               M, K, p.packed.data(), p.row_bytes);
     std::vector<float> scale(M), bias(M);
     for (int m = 0; m < M; ++m) scale[size_t(m)] = 0.25f + 0.125f * float(m % 5), bias[size_t(m)] = 0.0625f * float(m % 7) - 0.2f;
@@ -245,7 +245,7 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     // partial, whose stores go down rows; then in reverse, scattered pixel by pixel), weights in
     // blocks of 16 rows. The FMA kernel is bit-equal; kernels with exponent-add terms give the
     // padding's zeros a term below 2^-110 each.
-    const PanelWeights ww = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, 4,
+    const PanelWeights ww = pack_panel_weights(zero ? PanelWeightKind::kShiftWithZero : PanelWeightKind::kDenseShift, bits,
                                                M, K, p.packed.data(), p.row_bytes, kWideRows);
     PanelGemmArgs c = b;
     for (const bool reversed : {false, true}) {
