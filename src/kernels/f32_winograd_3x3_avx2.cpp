@@ -62,5 +62,6 @@ struct Ymm2 {
 
 void winograd_input_f32_3x3_avx2(const WinogradInputArgs& a) { wino_input_any<Ymm2>(a); }
 void winograd_product_f32_3x3_avx2(const WinogradProductArgs& a) { wino_product_any<Ymm2>(a); }
+void winograd_weights_f32_3x3_avx2(const WinogradWeightsArgs& a) { wino_weights_any<Ymm2>(a); }
 
 }  // namespace ds::kernels::detail

@@ -70,6 +70,7 @@ struct Zmm16 {
 
 void winograd_input_f32_3x3_avx512(const WinogradInputArgs& a) { wino_input_any<Zmm16>(a); }
 void winograd_product_f32_3x3_avx512(const WinogradProductArgs& a) { wino_product_any<Zmm16>(a); }
+void winograd_weights_f32_3x3_avx512(const WinogradWeightsArgs& a) { wino_weights_any<Zmm16>(a); }
 
 }  // namespace ds::kernels::detail
 

@@ -79,5 +79,6 @@ struct Q4x4 {
 
 void winograd_input_f32_3x3_neon(const WinogradInputArgs& a) { wino_input_any<Q4x4>(a); }
 void winograd_product_f32_3x3_neon(const WinogradProductArgs& a) { wino_product_any<Q4x4>(a); }
+void winograd_weights_f32_3x3_neon(const WinogradWeightsArgs& a) { wino_weights_any<Q4x4>(a); }
 
 }  // namespace ds::kernels::detail

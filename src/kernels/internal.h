@@ -78,8 +78,10 @@ void gemm_f32_pgemm_expadd_6x16_avx512(const GemmArgs& a);
 void gemm_f32_pgemm_shiftzero_6x16_avx512(const GemmArgs& a);
 void winograd_input_f32_3x3_avx2(const WinogradInputArgs& a);
 void winograd_product_f32_3x3_avx2(const WinogradProductArgs& a);
+void winograd_weights_f32_3x3_avx2(const WinogradWeightsArgs& a);
 void winograd_input_f32_3x3_avx512(const WinogradInputArgs& a);
 void winograd_product_f32_3x3_avx512(const WinogradProductArgs& a);
+void winograd_weights_f32_3x3_avx512(const WinogradWeightsArgs& a);
 #endif
 
 // The kernels. Each file defines one; the table in registry.cpp says what each does.
@@ -99,6 +101,7 @@ void gemm_f16_expadd_neon(const GemmArgs& a);
 void gemm_f16_expadd_fp16arith_neon(const GemmArgs& a);
 void winograd_input_f32_3x3_neon(const WinogradInputArgs& a);
 void winograd_product_f32_3x3_neon(const WinogradProductArgs& a);
+void winograd_weights_f32_3x3_neon(const WinogradWeightsArgs& a);
 #endif
 
 namespace {

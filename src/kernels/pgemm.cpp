@@ -73,6 +73,13 @@ void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, floa
   }
 }
 
+void validate_winograd_weights(const WinogradWeightsArgs& a) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("winograd weights: " + what); };
+  if (!a.w || !a.u) fail("null buffers");
+  if (a.m != 2 && a.m != 4) fail("output tiles of " + std::to_string(a.m) + "x" + std::to_string(a.m) + ": 2 or 4 only");
+  if (a.w->block_rows != kWideRows || a.w->K % 9 != 0) fail("needs 3x3 weights (K a multiple of 9) in blocks of 16 rows");
+}
+
 void validate_winograd(const WinogradProductArgs& a, int group) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("winograd product: " + what); };
   if (!a.w) fail("no weights");

@@ -29,8 +29,8 @@ using detail::has_neon_fp16;
 // From 32 input channels. ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms
 // against 0.075 for the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045
 // against 0.047.
-const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2, 0, 32, kWinogradGroupAvx2};
-const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512, 0, 32, kWinogradGroupAvx512};
+const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2, detail::winograd_weights_f32_3x3_avx2, 0, 32, kWinogradGroupAvx2};
+const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512, detail::winograd_weights_f32_3x3_avx512, 0, 32, kWinogradGroupAvx512};
 // The same transforms beside the FMA direct product (f32_winograd_3x3_fma_avx512), from 10x10
 // outputs on. On an Intel Xeon (DS_PROFILE=1 build/bench/engine_bench, medians of 15 runs) the
 // direct FMA product beat F(2x2) on every 7x7 layer (ResNet-18's 512 channels 1.13-1.21x, ResNet-20's
@@ -40,11 +40,11 @@ const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, d
 // against 15.8. From 16 input channels: with the product's 2 x 2 register tile, ResNet-20's 16-channel
 // 28x28 layers are faster as F(4x4) (the network on 1 thread: 0.563 against 0.595 ms from 32, 11
 // interleaved rounds); Winograd on the 7x7 layers too (no pixel floor) still loses (0.695 against 0.609).
-const WinogradKernel kWinogradAvx512Fma = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512,
+const WinogradKernel kWinogradAvx512Fma = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512, detail::winograd_weights_f32_3x3_avx512,
                                            10 * 10, 16, kWinogradGroupAvx512};
 #endif
 #if defined(DS_KERNELS_NEON)
-const WinogradKernel kWinogradNeon = {detail::winograd_input_f32_3x3_neon, detail::winograd_product_f32_3x3_neon, 0, 32, kWinogradGroupNeon};
+const WinogradKernel kWinogradNeon = {detail::winograd_input_f32_3x3_neon, detail::winograd_product_f32_3x3_neon, detail::winograd_weights_f32_3x3_neon, 0, 32, kWinogradGroupNeon};
 #endif
 
 const std::vector<KernelInfo> kTable = {

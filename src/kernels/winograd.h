@@ -11,8 +11,9 @@
 //
 // The weights stay b-bit codes (PanelWeights in blocks of kWideRows = 16 output channels, K = C*9,
 // k = c*9 + i*3 + j): a task decodes and transforms the codes of one block and a chunk of input
-// channels into a small U panel (a^2 x chunk x 16 floats, L2) and runs the GEMMs over it. U is
-// not a power of two, so these kernels multiply: they are not multiply-free.
+// channels into a small U panel (a^2 x chunk x 16 floats, L2) and runs the GEMMs over it, or reads
+// the whole U made once (WinogradKernel::weights) where the caller keeps it. U is not a power of
+// two, so these kernels multiply: they are not multiply-free.
 //
 // Arithmetic differs from the direct product: rounding (about 1e-6 relative on ResNet layers), and
 // special values. The transforms mix a tile's inputs, so an inf or NaN input may turn every output
@@ -36,6 +37,27 @@ namespace ds::kernels {
 // Tiles along an output side of `out` pixels, for output tiles of m x m; positions per tile.
 inline int winograd_tiles(int out, int m) { return (out + m - 1) / m; }
 inline int winograd_positions(int m) { return (m + 2) * (m + 2); }
+
+// U (the transformed weights) as the product reads it: per 16-row block b and chunk of
+// kWinogradChunk input channels q, a^2 panels of [channel][16 rows], kWinogradUStride floats from
+// one position's panel to the next (a chunk plus 16: the a^2 stores of one channel's transform
+// land in different L1 sets; at exactly 4 KiB apart they would share one set of 8 ways and evict
+// each other, measured 40% of the layer at 7x7). Block b, chunk q, position xi starts at
+// ((b * chunks + q) * a^2 + xi) * kWinogradUStride.
+constexpr int kWinogradChunk = 64;
+constexpr size_t kWinogradUStride = size_t(kWinogradChunk) * kWideRows + kWideRows;
+inline int winograd_chunks(int C) { return (C + kWinogradChunk - 1) / kWinogradChunk; }
+inline size_t winograd_u_floats(const PanelWeights& w, int m) {
+  return size_t(w.blocks()) * size_t(winograd_chunks(w.K / 9)) * size_t(winograd_positions(m)) * kWinogradUStride;
+}
+
+// All of U for weights w (block_rows = kWideRows, K = C * 9), winograd_u_floats(w, m) floats at u.
+struct WinogradWeightsArgs {
+  int m = 2;
+  const PanelWeights* w = nullptr;
+  float* u = nullptr;
+};
+using WinogradWeightsFn = void (*)(const WinogradWeightsArgs&);
 
 // V for one input plane (an image's channel, H x W, row-major) of a pad-1 convolution: its tiles'
 // a^2 transformed values, written at v + xi * xi_stride + ty * tiles_w + tx (v already points at
@@ -67,6 +89,9 @@ struct WinogradProductArgs {
   float* y = nullptr;        // output channel m of image b at y + b * image_stride + m * OH * OW
   size_t image_stride = 0;   // the residual is laid out the same way
   PanelEpilogue ep;
+  // U from WinogradKernel::weights (kept with the layer), or null: each piece decodes and
+  // transforms its blocks' codes itself (a^2 x 64 x 16 floats at a time: the model stays b-bit).
+  const float* u = nullptr;
 };
 using WinogradProductFn = void (*)(const WinogradProductArgs&);
 
@@ -79,6 +104,7 @@ constexpr int kWinogradGroupAvx512 = 7, kWinogradGroupAvx2 = 6, kWinogradGroupNe
 struct WinogradKernel {
   WinogradInputFn input;
   WinogradProductFn product;
+  WinogradWeightsFn weights;
   // Output pixels (H x W) from which a layer runs as Winograd; below, on the kernel's direct
   // product, where that is the faster of the two (set per kernel entry from measurements).
   int min_out_pixels;
@@ -91,5 +117,6 @@ struct WinogradKernel {
 // Throws std::invalid_argument when a piece is out of range, m is not 2 or 4, or the weights are
 // not 16-row blocks of a 3x3 kernel (K a multiple of 9).
 void validate_winograd(const WinogradProductArgs& a, int group);
+void validate_winograd_weights(const WinogradWeightsArgs& a);
 
 }  // namespace ds::kernels

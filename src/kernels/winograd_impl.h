@@ -14,7 +14,8 @@
 // output channels in V x V::kGroup tiles, per input channel one V of U and one FMA with a broadcast
 // of V per tile - once per transformed position xi, in register tiles of V::kTileBlocks blocks x
 // V::kTileGroups groups. The codes of one 16-channel block are decoded and transformed to U per
-// chunk of 64 input channels (a^2 x 64 x 16 floats: L2), so the model stays b-bit in memory.
+// chunk of 64 input channels (a^2 x 64 x 16 floats: L2), so the model stays b-bit in memory,
+// unless the layer keeps U from load (WinogradProductArgs::u, made by wino_weights).
 // Output transform, folded BN, residual and ReLU as each tile is stored.
 #pragma once
 
@@ -253,6 +254,49 @@ inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, i
       for (int j = 0; j < V::kGroup; ++j) V::store(ab[b] + size_t(g) * gs + size_t(j) * kWideRows, acc[b][g][j]);
 }
 
+// U = G g G^T for block b's 16 output channels and input channels [c0, c0 + cc) (a chunk): the
+// a^2 panels from U on, kWinogradUStride floats apart, channel c of the chunk at c * 16 in each.
+// dec: scratch for the chunk's decoded codes (kWinoChunk * 9 * 16 floats).
+template <class V, int kM>
+inline void wino_u_chunk(const PanelWeights& w, int b, int c0, int cc, float* dec, float* U) {
+  using T = typename V::T;
+  constexpr int kA = kM + 2, kRows = kWideRows;
+  const float* g;
+  if (w.kind == PanelWeightKind::kF32) {
+    g = reinterpret_cast<const float*>(w.block(b)) + size_t(c0) * 9 * kRows;
+  } else {
+    wino_decode(w, b, c0 * 9, cc * 9, dec);
+    g = dec;
+  }
+  for (int c = 0; c < cc; ++c) {
+    T gv[9], u[kA * kA];
+    for (int t = 0; t < 9; ++t) gv[t] = V::load(g + (size_t(c) * 9 + size_t(t)) * kRows);
+    T rows3[3][kA];  // g G^T per filter row, then G down the columns
+    for (int r = 0; r < 3; ++r) WinoTransforms<V, kM>::weight(gv + 3 * r, rows3[r]);
+    for (int j = 0; j < kA; ++j) {
+      const T col[3] = {rows3[0][j], rows3[1][j], rows3[2][j]};
+      T t[kA];
+      WinoTransforms<V, kM>::weight(col, t);
+      for (int r = 0; r < kA; ++r) u[r * kA + j] = t[r];
+    }
+    for (int xi = 0; xi < kA * kA; ++xi) V::store(U + size_t(xi) * kWinogradUStride + size_t(c) * kRows, u[xi]);
+  }
+}
+
+// All of U (winograd.h, WinogradWeightsArgs), chunk by chunk as the product would make it.
+template <class V, int kM>
+void wino_weights(const WinogradWeightsArgs& a) {
+  const PanelWeights& w = *a.w;
+  const int C = w.K / 9, chunks = winograd_chunks(C);
+  float* dec = reinterpret_cast<float*>(scratch_words(size_t(kWinoChunk) * 9 * kWideRows));
+  for (int b = 0; b < w.blocks(); ++b)
+    for (int q = 0; q < chunks; ++q) {
+      const int c0 = q * kWinoChunk, cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
+      wino_u_chunk<V, kM>(w, b, c0, cc, dec,
+                          a.u + (size_t(b) * size_t(chunks) + size_t(q)) * size_t(winograd_positions(kM)) * kWinogradUStride);
+    }
+}
+
 // The product runs in register tiles of V::kTileBlocks 16-channel blocks x V::kTileGroups groups
 // of V::kGroup tiles (an odd last block or group alone), the additions per output in the same
 // order whatever the tile.
@@ -261,10 +305,7 @@ void wino_product(const WinogradProductArgs& a) {
   using T = typename V::T;
   constexpr int kA = kM + 2, kXi = kA * kA;
   constexpr int kRows = kWideRows, kTB = V::kTileBlocks, kTG = V::kTileGroups;
-  // Floats from one position's U panel to the next: a chunk plus 16, so the a^2 stores of one
-  // channel's transform land in different L1 sets (at exactly 4 KiB apart they would share one
-  // set of 8 ways and evict each other: measured 40% of the layer at 7x7).
-  constexpr size_t kUStride = size_t(kWinoChunk) * kRows + kRows;
+  constexpr size_t kUStride = kWinogradUStride;
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
   const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
@@ -274,33 +315,21 @@ void wino_product(const WinogradProductArgs& a) {
   const size_t per_image = size_t(a.tiles_h) * a.tiles_w, plane = size_t(a.OH) * a.OW;
   for (int b0 = a.mb0; b0 < a.mb1; b0 += kTB) {
     const int nb = a.mb1 - b0 < kTB ? a.mb1 - b0 : kTB;
-    // Per block of the tile: its U, then its sums ([group][xi][tile][16 channels]).
-    float* U[kTB];
+    // Per block of the tile: its U (made here, unless precomputed), then its sums
+    // ([group][xi][tile][16 channels]).
+    float* made[kTB];
+    const float* U[kTB];
     float* acc_buf[kTB];
-    for (int i = 0; i < kTB; ++i) U[i] = dec + dec_n + size_t(i) * (u_n + acc_n), acc_buf[i] = U[i] + u_n;
+    for (int i = 0; i < kTB; ++i) made[i] = dec + dec_n + size_t(i) * (u_n + acc_n), acc_buf[i] = made[i] + u_n;
     for (int c0 = 0; c0 < C; c0 += kWinoChunk) {
       const int cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
       for (int i = 0; i < nb; ++i) {
-        const float* g;
-        if (w.kind == PanelWeightKind::kF32) {
-          g = reinterpret_cast<const float*>(w.block(b0 + i)) + size_t(c0) * 9 * kRows;
-        } else {
-          wino_decode(w, b0 + i, c0 * 9, cc * 9, dec);
-          g = dec;
+        if (a.u) {  // precomputed (WinogradKernel::weights)
+          U[i] = a.u + (size_t(b0 + i) * size_t(winograd_chunks(C)) + size_t(c0 / kWinoChunk)) * u_n;
+          continue;
         }
-        for (int c = 0; c < cc; ++c) {  // U = G g G^T for 16 output channels
-          T gv[9], u[kXi];
-          for (int t = 0; t < 9; ++t) gv[t] = V::load(g + (size_t(c) * 9 + size_t(t)) * kRows);
-          T rows3[3][kA];  // g G^T per filter row, then G down the columns
-          for (int r = 0; r < 3; ++r) WinoTransforms<V, kM>::weight(gv + 3 * r, rows3[r]);
-          for (int j = 0; j < kA; ++j) {
-            const T col[3] = {rows3[0][j], rows3[1][j], rows3[2][j]};
-            T t[kA];
-            WinoTransforms<V, kM>::weight(col, t);
-            for (int r = 0; r < kA; ++r) u[r * kA + j] = t[r];
-          }
-          for (int xi = 0; xi < kXi; ++xi) V::store(U[i] + size_t(xi) * kUStride + size_t(c) * kRows, u[xi]);
-        }
+        wino_u_chunk<V, kM>(w, b0 + i, c0, cc, dec, made[i]);
+        U[i] = made[i];
       }
       for (int xi = 0; xi < kXi; ++xi) {
         const float* u[kTB];
@@ -382,6 +411,13 @@ template <class V>
 void wino_input_any(const WinogradInputArgs& a) {
   if (a.m == 4) return wino_input<V, 4>(a);
   wino_input<V, 2>(a);
+}
+
+template <class V>
+void wino_weights_any(const WinogradWeightsArgs& a) {
+  validate_winograd_weights(a);
+  if (a.m == 4) return wino_weights<V, 4>(a);
+  wino_weights<V, 2>(a);
 }
 
 template <class V>

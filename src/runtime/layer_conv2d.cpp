@@ -83,7 +83,20 @@ class Conv2d : public Layer {
         return;
       }
     }
-    if (winograd_) return;
+    if (winograd_) {
+      // U once, at load, where it is small enough to be read from L2 (kMaxKeptU): else every
+      // run's pieces decode and transform their blocks' codes again, which costs less than
+      // reading a large U from memory.
+      const kernels::PanelWeights& w = panels_[0].weights();
+      const size_t u_floats = kernels::winograd_u_floats(w, winograd_m_);
+      u_.clear();
+      if (u_floats * sizeof(float) > kMaxKeptU) return;
+      u_.assign(u_floats, 0.f);
+      kernels::WinogradWeightsArgs wa;
+      wa.m = winograd_m_, wa.w = &w, wa.u = u_.data();
+      winograd_->weights(wa);
+      return;
+    }
     // The phase-split input and the taps' offsets in it (see run_panels), fixed by the shapes.
     // The wide form reads one float per pixel and tap, wherever it is: one phase (a padded copy,
     // pixels s floats apart), and no copy at all without padding (the input itself).
@@ -299,6 +312,7 @@ class Conv2d : public Layer {
         a.v = v, a.xi_stride = size_t(C) * T, a.c_stride = T, a.T = int(T);
         a.tiles_h = th, a.tiles_w = tw, a.OH = int(os.h), a.OW = int(os.w);
         a.y = out + size_t(b0) * image_out, a.image_stride = image_out, a.ep = ep;
+        a.u = u_.empty() ? nullptr : u_.data();
         if (a.g0 < a.g1) winograd_->product(a);
       });
     }
@@ -361,6 +375,12 @@ class Conv2d : public Layer {
   std::vector<PanelProduct> panels_;  // one per group, when the kernel has a panel form
   const kernels::WinogradKernel* winograd_ = nullptr;  // set: run_winograd on panels_[0]
   int winograd_m_ = 2;                                 // its output tiles: m x m
+  std::vector<float> u_;                               // its transformed weights (kernels::winograd_u_floats), or none
+  // Per layer, U kept from load up to this. ResNet-18, per-layer medians (scripts/ab_engine.sh -l,
+  // 5 rounds 2 threads, 3 rounds 1 thread), kept against made per run: 56x56 (U 0.6 MB) 0.51 ->
+  // 0.55 ms (2 threads) and 0.98 -> 1.03 (1 thread); 28x28 (2.4 MB) 0.44 -> 0.45 and 0.76 ->
+  // 0.74; 14x14 (4.2 MB) 0.58 -> 0.60 and 1.15 -> 1.07: read from memory, the large ones lose.
+  static constexpr size_t kMaxKeptU = size_t(1) << 20;
   // F(4x4) from 28x28 outputs on. build/bench/bench_winograd (1 thread, input + product, ms,
   // F(2x2) vs F(4x4)): 64 channels at 56x56 1.34 vs 0.84, 128 at 28x28 1.09 vs 0.83, 256 at 14x14
   // 1.21 vs 1.29, 512 at 7x7 1.98 vs 2.41.

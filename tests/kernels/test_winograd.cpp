@@ -1,7 +1,7 @@
 // Winograd F(2x2, 3x3) (winograd.h): every kernel that has it against a direct convolution in
 // double - odd and even sizes, 1x1 images, batches, input channels across the transform's chunks,
-// partial 16-channel blocks, every weight kind, pieces of the product and the fused epilogue - and
-// the argument checks. Winograd rounds differently from the direct product, so the comparison is
+// partial 16-channel blocks, every weight kind, pieces of the product and the fused epilogue, U
+// made per piece or kept from load - and the argument checks. Winograd rounds differently from the direct product, so the comparison is
 // to within a bound on the rounding, relative to the sum of |w * x|.
 #include <gtest/gtest.h>
 
@@ -70,9 +70,16 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
     }
   for (float f : v) ASSERT_FALSE(std::isnan(f)) << "the input transform left a value of V unwritten";
 
-  std::vector<float> y(res.size(), NAN);
+  std::vector<float> y(res.size(), NAN), y_kept(res.size(), NAN);
+  // U made by each piece, then kept from WinogradKernel::weights: the same transforms, so the
+  // same outputs bit for bit.
+  std::vector<float> u(winograd_u_floats(w, cs.m), NAN);
+  WinogradWeightsArgs wa;
+  wa.m = cs.m, wa.w = &w, wa.u = u.data();
+  k.winograd->weights(wa);
   const int blocks = w.blocks(), groups = (T + k.winograd->group - 1) / k.winograd->group;
   const int bsplit = blocks > 1 ? blocks / 2 : blocks, gsplit = groups > 1 ? groups / 2 : groups;
+  for (const bool kept : {false, true})
   for (int bp = 0; bp < 2; ++bp)
     for (int gp = 0; gp < 2; ++gp) {
       WinogradProductArgs a;
@@ -82,10 +89,12 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
       a.g0 = gp ? gsplit : 0, a.g1 = gp ? groups : gsplit;
       a.v = v.data(), a.xi_stride = size_t(cs.C) * T, a.c_stride = size_t(T), a.T = T;
       a.tiles_h = th, a.tiles_w = tw, a.OH = cs.H, a.OW = cs.W;
-      a.y = y.data(), a.image_stride = size_t(cs.M) * plane;
+      a.y = kept ? y_kept.data() : y.data(), a.image_stride = size_t(cs.M) * plane;
       a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.residual = res.data(), a.ep.relu = true;
+      a.u = kept ? u.data() : nullptr;
       k.winograd->product(a);
     }
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(f2u(y[i]), f2u(y_kept[i])) << "U kept from load, output " << i;
 
   for (int b = 0; b < cs.batch; ++b)
     for (int m = 0; m < cs.M; ++m)
