@@ -73,19 +73,28 @@ void pack_panel_x(const float* x, size_t ldx, int K, int N, int k0, int k1, floa
   }
 }
 
+namespace {
+
+// What the Winograd entry points refuse in their tile size and weights, or "" (both check it).
+std::string winograd_misfit(int m, const PanelWeights& w) {
+  if (m != 2 && m != 4) return "output tiles of " + std::to_string(m) + "x" + std::to_string(m) + ": 2 or 4 only";
+  if (w.block_rows != kWideRows || w.K % 9 != 0) return "needs 3x3 weights (K a multiple of 9) in blocks of 16 rows";
+  return "";
+}
+
+}  // namespace
+
 void validate_winograd_weights(const WinogradWeightsArgs& a) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("winograd weights: " + what); };
   if (!a.w || !a.u) fail("null buffers");
-  if (a.m != 2 && a.m != 4) fail("output tiles of " + std::to_string(a.m) + "x" + std::to_string(a.m) + ": 2 or 4 only");
-  if (a.w->block_rows != kWideRows || a.w->K % 9 != 0) fail("needs 3x3 weights (K a multiple of 9) in blocks of 16 rows");
+  if (const std::string why = winograd_misfit(a.m, *a.w); !why.empty()) fail(why);
 }
 
 void validate_winograd(const WinogradProductArgs& a, int group) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("winograd product: " + what); };
   if (!a.w) fail("no weights");
-  if (a.m != 2 && a.m != 4) fail("output tiles of " + std::to_string(a.m) + "x" + std::to_string(a.m) + ": 2 or 4 only");
   const PanelWeights& w = *a.w;
-  if (w.block_rows != kWideRows || w.K % 9 != 0) fail("needs 3x3 weights (K a multiple of 9) in blocks of 16 rows");
+  if (const std::string why = winograd_misfit(a.m, w); !why.empty()) fail(why);
   const int groups = (a.T + group - 1) / group;
   if (a.mb0 < 0 || a.mb0 > a.mb1 || a.mb1 > w.blocks() || a.T < 0 || a.g0 < 0 || a.g0 > a.g1 || a.g1 > groups)
     fail("piece [" + std::to_string(a.mb0) + ", " + std::to_string(a.mb1) + ") x [" + std::to_string(a.g0) + ", " +

@@ -200,6 +200,17 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
   store_channel_rows(v, n, rows, a.y + at, a.ep.residual ? a.ep.residual + at : nullptr, a.ldy, a.ep.relu);
 }
 
+constexpr int kWidePrefetch = 8;  // columns of K ahead (see wide_tiles)
+
+// Whether columns [k0, k1) of K read x far apart, a line or more from one to the next (a 1x1
+// downsample: a channel a column, so a stride-2 tile's run is in lines of its own at every
+// column), where prefetching x pays: ResNet-18's 1x1 stride-2 layers, 2 threads, 0.150 -> 0.104
+// ms at 28x28 and 0.100 -> 0.077 at 14x14. Where they read neighbouring floats (the stem's 7x7
+// taps) the same prefetches cost 4-6%.
+inline bool far_columns(const PanelGemmArgs& a, int k0, int k1) {
+  return k1 - k0 > 1 && a.koff[k0 + 1] - a.koff[k0] > 16;
+}
+
 // kTiles pixel tiles of the wide form from tile t on, against kBlocks blocks of decoded weights
 // wp[c] (block c: rows m0[c] .. m0[c] + rows[c] - 1). Two blocks share every broadcast of x: 2
 // weight loads and 7 broadcasts per 14 FMAs where one block needs 1 and 7 per 7 (measured on an
@@ -214,16 +225,6 @@ inline void wide_store_rows(const PanelGemmArgs& a, const __m512* acc, int n, __
 // kStep > 0: each tile's pixel j reads x at its pixel 0's address + j kStep (a run along one
 // input row, stride kStep): a pointer per tile and constant displacements, where a pointer per
 // pixel does not fit the general registers; 0: a pointer per pixel.
-constexpr int kWidePrefetch = 8;  // columns of K ahead (see wide_tiles)
-
-// Whether columns [k0, k1) of K read x far apart, a line or more from one to the next (a 1x1
-// downsample: a channel a column, so a stride-2 tile's run is in lines of its own at every
-// column), where prefetching x pays: ResNet-18's 1x1 stride-2 layers, 2 threads, 0.150 -> 0.104
-// ms at 28x28 and 0.100 -> 0.077 at 14x14. Where they read neighbouring floats (the stem's 7x7
-// taps) the same prefetches cost 4-6%.
-inline bool far_columns(const PanelGemmArgs& a, int k0, int k1) {
-  return k1 - k0 > 1 && a.koff[k0 + 1] - a.koff[k0] > 16;
-}
 //
 // kPrefetch (with kStep > 0): x of column k + kWidePrefetch is prefetched, the first and last float
 // of each tile's run, for layers whose consecutive columns read far apart (see far_columns).

@@ -52,7 +52,6 @@ inline void wino_decode(const PanelWeights& w, int b, int k0, int kc, float* out
 #endif
 }
 
-constexpr int kWinoChunk = 64;  // input channels transformed at a time
 // Channels ahead that the product prefetches V: a channel's tiles are c_stride floats past the
 // last one's (T floats: 784 bytes at 56x56), a new line of L2 per channel, and the FMAs stalled on
 // the first broadcast of each (ResNet-18, 1 thread, the 56x56 layers' product 0.85 -> 0.71 ms;
@@ -256,7 +255,7 @@ inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, i
 
 // U = G g G^T for block b's 16 output channels and input channels [c0, c0 + cc) (a chunk): the
 // a^2 panels from U on, kWinogradUStride floats apart, channel c of the chunk at c * 16 in each.
-// dec: scratch for the chunk's decoded codes (kWinoChunk * 9 * 16 floats).
+// dec: scratch for the chunk's decoded codes (kWinogradChunk * 9 * 16 floats).
 template <class V, int kM>
 inline void wino_u_chunk(const PanelWeights& w, int b, int c0, int cc, float* dec, float* U) {
   using T = typename V::T;
@@ -288,10 +287,10 @@ template <class V, int kM>
 void wino_weights(const WinogradWeightsArgs& a) {
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, chunks = winograd_chunks(C);
-  float* dec = reinterpret_cast<float*>(scratch_words(size_t(kWinoChunk) * 9 * kWideRows));
+  float* dec = reinterpret_cast<float*>(scratch_words(size_t(kWinogradChunk) * 9 * kWideRows));
   for (int b = 0; b < w.blocks(); ++b)
     for (int q = 0; q < chunks; ++q) {
-      const int c0 = q * kWinoChunk, cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
+      const int c0 = q * kWinogradChunk, cc = C - c0 < kWinogradChunk ? C - c0 : kWinogradChunk;
       wino_u_chunk<V, kM>(w, b, c0, cc, dec,
                           a.u + (size_t(b) * size_t(chunks) + size_t(q)) * size_t(winograd_positions(kM)) * kWinogradUStride);
     }
@@ -305,10 +304,9 @@ void wino_product(const WinogradProductArgs& a) {
   using T = typename V::T;
   constexpr int kA = kM + 2, kXi = kA * kA;
   constexpr int kRows = kWideRows, kTB = V::kTileBlocks, kTG = V::kTileGroups;
-  constexpr size_t kUStride = kWinogradUStride;
   const PanelWeights& w = *a.w;
   const int C = w.K / 9, M = w.M, groups = a.g1 - a.g0;
-  const size_t dec_n = size_t(kWinoChunk) * 9 * kRows, u_n = size_t(kXi) * kUStride;
+  const size_t dec_n = size_t(kWinogradChunk) * 9 * kRows, u_n = size_t(kXi) * kWinogradUStride;
   const size_t acc_n = size_t(groups) * kXi * V::kGroup * kRows;
   uint32_t* scratch = scratch_words(dec_n + kTB * (u_n + acc_n));
   float* dec = reinterpret_cast<float*>(scratch);
@@ -321,11 +319,11 @@ void wino_product(const WinogradProductArgs& a) {
     const float* U[kTB];
     float* acc_buf[kTB];
     for (int i = 0; i < kTB; ++i) made[i] = dec + dec_n + size_t(i) * (u_n + acc_n), acc_buf[i] = made[i] + u_n;
-    for (int c0 = 0; c0 < C; c0 += kWinoChunk) {
-      const int cc = C - c0 < kWinoChunk ? C - c0 : kWinoChunk;
+    for (int c0 = 0; c0 < C; c0 += kWinogradChunk) {
+      const int cc = C - c0 < kWinogradChunk ? C - c0 : kWinogradChunk;
       for (int i = 0; i < nb; ++i) {
         if (a.u) {  // precomputed (WinogradKernel::weights)
-          U[i] = a.u + (size_t(b0 + i) * size_t(winograd_chunks(C)) + size_t(c0 / kWinoChunk)) * u_n;
+          U[i] = a.u + (size_t(b0 + i) * size_t(winograd_chunks(C)) + size_t(c0 / kWinogradChunk)) * u_n;
           continue;
         }
         wino_u_chunk<V, kM>(w, b0 + i, c0, cc, dec, made[i]);
@@ -333,7 +331,7 @@ void wino_product(const WinogradProductArgs& a) {
       }
       for (int xi = 0; xi < kXi; ++xi) {
         const float* u[kTB];
-        for (int i = 0; i < kTB; ++i) u[i] = U[i] + size_t(xi) * kUStride;
+        for (int i = 0; i < kTB; ++i) u[i] = U[i] + size_t(xi) * kWinogradUStride;
         const float* vx = a.v + size_t(xi) * a.xi_stride + size_t(c0) * a.c_stride;
         for (int gi = 0; gi < groups; gi += kTG) {
           const int ng = groups - gi < kTG ? groups - gi : kTG;
