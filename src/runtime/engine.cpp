@@ -40,7 +40,8 @@ class Buffers {
   struct Buffer {
     std::unique_ptr<float[]> storage;
     size_t size = 0;
-    float* data = nullptr;  // in storage, at the buffer's offset (see take)
+    size_t offset = 0;  // floats into storage (see take)
+    float* data() const { return storage ? storage.get() + offset : nullptr; }
   };
   // A new buffer starts 64 bytes times a number that changes from one buffer to the next into its
   // allocation: large allocations are fresh mappings, all at the same offset in a 4 KiB page, and
@@ -52,17 +53,14 @@ class Buffers {
     for (size_t i = 0; i < free_.size(); ++i)
       if (free_[i].size >= n && (best == free_.size() || free_[i].size < free_[best].size)) best = i;
     if (best == free_.size()) {
-      const size_t offset = size_t(made_++ * 7 % kColors) * 16;  // floats
-      Buffer b{std::unique_ptr<float[]>(new float[n + kColors * 16]), n, nullptr};
-      b.data = b.storage.get() + offset;
-      return b;
+      return Buffer{std::unique_ptr<float[]>(new float[n + kColors * 16]), n, size_t(made_++ * 7 % kColors) * 16};
     }
     Buffer b = std::move(free_[best]);
     free_.erase(free_.begin() + long(best));
     return b;
   }
   void give(Buffer b) {
-    if (b.storage) free_.push_back(std::move(b));  // not `data`: a moved-from buffer keeps its pointer
+    if (b.storage) free_.push_back(std::move(b));
   }
 
  private:
@@ -99,7 +97,6 @@ struct Engine::Impl {
   const kernels::KernelInfo* float_kernel = nullptr;
   kernels::ModelWeights weights;
   size_t floats_per_image = 0;  // all values of one image: what run() allocates per image at most
-  size_t widest = 0;            // the largest value of one image, in floats
   int threads = 1;
   bool profile = false;  // DS_PROFILE=1 in the environment: per-layer times on stderr
   // Stages: runs of layers [first, next stage's first) between cuts, where the graph's only live
@@ -135,8 +132,8 @@ struct Engine::Impl {
       held = buffers.take(n * in_image);
       const size_t c = groups[k - 1].chunk;
       for (size_t s = 0; s < n; s += c)
-        run_group(e, groups, k - 1, images, first + s, std::min(c, n - s), held.data + s * in_image);
-      in = held.data;
+        run_group(e, groups, k - 1, images, first + s, std::min(c, n - s), held.data() + s * in_image);
+      in = held.data();
     }
     for (size_t s = 0; s < n; s += g.chunk)
       e.run_chunk(g.l0, g.l1, in + s * in_image, int(std::min(g.chunk, n - s)), dst + s * out_image);
@@ -144,18 +141,14 @@ struct Engine::Impl {
   }
 
   // Cuts before layer i where value i (layer i - 1's output, or the input at i = 0) is the only
-  // one a later layer reads; stages between them, consecutive ones with equal chunks merged.
+  // one a later layer reads; a stage between each two (run() merges those of equal chunks).
   void plan_stages() {
     const size_t n = desc.nodes.size();
     stages.clear();
     // A stage's widest value counts its input, which the buffer before it holds a chunk of.
     size_t widest_here = shapes[0].numel(), first = 0;
     auto chunk = [](size_t floats) { return std::max<size_t>(1, kRunChunkBytes / (floats * sizeof(float))); };
-    auto close = [&]() {
-      const size_t images = chunk(widest_here);
-      if (!stages.empty() && stages.back().images == images) return;  // merged into the one before
-      stages.push_back(Stage{first, images});
-    };
+    auto close = [&]() { stages.push_back(Stage{first, chunk(widest_here)}); };
     size_t live_past = 0;  // the last layer that reads any value written before the current cut
     for (size_t i = 0; i < n; ++i) {
       // A cut before layer i: no layer from i on reads a value older than i.
@@ -188,7 +181,6 @@ struct Engine::Impl {
       if (s.numel() == 0 || total > kMaxFloatsPerImage)
         throw core::FormatError(at + ": activations would need more than 1 GiB per image");
       shapes.push_back(s);
-      widest = std::max(widest, s.numel());
     }
     floats_per_image = total;
     last_use.assign(shapes.size(), 0);
@@ -303,14 +295,14 @@ void Engine::run_chunk(size_t l0, size_t l1, const float* in, int batch, float* 
   auto data_of = [&](uint32_t v) -> const float* {
     if (v == l0) return in;
     if (v < l0 || v > l1) throw std::logic_error("stage reads a value outside it");  // plan_stages' cuts forbid it
-    return v == l1 ? out : values[v - 1 - l0].data;
+    return v == l1 ? out : values[v - 1 - l0].data();
   };
   for (size_t i = l0; i < l1; ++i) {
     const auto& nd = m.desc.nodes[i];
     std::vector<Value> inputs;
     for (uint32_t v : nd.inputs) inputs.push_back(Value{m.shapes[v], data_of(v)});
     if (i + 1 < l1) values[i - l0] = buffers.take(m.shapes[i + 1].numel() * size_t(batch));
-    float* const y = i + 1 < l1 ? values[i - l0].data : out;
+    float* const y = i + 1 < l1 ? values[i - l0].data() : out;
     const auto t0 = std::chrono::steady_clock::now();
     m.layers[i]->run(inputs, y, m.shapes[i + 1], ctx);
     if (m.profile)

@@ -121,6 +121,21 @@ class Conv2d : public Layer {
     image_tiles_ = wide ? wide_tiles(1, int(out.h * out.w), int(out.w), int(out.c), 0) : std::vector<kernels::PixelTile>();
   }
 
+  // One image's tiles (ColumnTile or PixelTile) repeated for nb images, image b's moved by b
+  // images of the input copy (x offsets) and of the output (y offsets).
+  template <class Tile>
+  static std::vector<Tile> for_images(const std::vector<Tile>& one, int nb, size_t image_in, size_t image_out) {
+    std::vector<Tile> all;
+    all.reserve(one.size() * size_t(nb));
+    for (int b = 0; b < nb; ++b)
+      for (Tile t : one) {
+        for (auto& x : t.x) x += int32_t(size_t(b) * image_in);
+        for (auto& y : t.y) y += int32_t(size_t(b) * image_out);
+        all.push_back(t);
+      }
+    return all;
+  }
+
   // The wide form's tiles over every output pixel of nb images (N pixels, OW wide, C channels
   // each; the input copy `image` floats an image); pixel (oy, ox) reads from (s oy, s ox) of its
   // input plane (Wq_ wide, stride s).
@@ -191,29 +206,12 @@ class Conv2d : public Layer {
       if (split) std::fill_n(split + image * size_t(nb), 16, 0.f);
       std::vector<kernels::ColumnTile> tiles;
       std::vector<kernels::PixelTile> pixels;
-      if (wide && nb > 1 && N % kernels::kWidePixels == 0) {
-        // No tile spans two images: one image's tiles, moved image by image.
-        pixels.reserve(image_tiles_.size() * size_t(nb));
-        for (int b = 0; b < nb; ++b)
-          for (kernels::PixelTile t : image_tiles_) {
-            for (int j = 0; j < kernels::kWidePixels; ++j) {
-              t.x[j] += int32_t(size_t(b) * image);
-              t.y[j] += int32_t(size_t(b) * os.c * N);
-            }
-            pixels.push_back(t);
-          }
-      } else if (wide && nb > 1) {
+      if (wide && nb > 1 && N % kernels::kWidePixels == 0)
+        pixels = for_images(image_tiles_, nb, image, size_t(os.c) * N);  // no tile spans two images
+      else if (wide && nb > 1)
         pixels = wide_tiles(nb, N, int(os.w), int(os.c), image);
-      } else if (!wide) {
-        for (int b = 0; b < nb; ++b)
-          for (kernels::ColumnTile t : column_tiles_) {
-            for (int h = 0; h < 2; ++h) {
-              t.x[h] += int32_t(size_t(b) * image);
-              t.y[h] += int32_t(size_t(b) * os.c * N);
-            }
-            tiles.push_back(t);
-          }
-      }
+      else if (!wide)
+        tiles = for_images(column_tiles_, nb, image, size_t(os.c) * N);
       for (int gi = 0; gi < g; ++gi) {
         if (split) parallel_for(nb * cin_g, ctx.threads, [&](int i0, int i1) {
           for (int i = i0; i < i1; ++i) {
