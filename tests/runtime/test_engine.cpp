@@ -40,6 +40,13 @@ NodeDesc conv_node(uint32_t x, int cin, int cout, int k, int s, int pad, int dil
   return n;
 }
 
+// A node without weights (pools): op, inputs and params.
+NodeDesc op_node(core::OpKind op, std::vector<uint32_t> inputs, std::vector<int32_t> params = {}) {
+  NodeDesc n;
+  n.op = op, n.inputs = std::move(inputs), n.params = std::move(params);
+  return n;
+}
+
 // conv_node (ReLU, no dilation) with random 3-bit DenseShift codes from rng for weights, and
 // `scale` as every channel's folded BatchNorm scale.
 NodeDesc codes_conv_node(uint32_t x, int cin, int cout, int k, int s, int pad, int groups, float scale,
@@ -63,12 +70,8 @@ ModelDesc small_model() {
   m.info.in_c = 4, m.info.in_h = 11, m.info.in_w = 9, m.info.num_classes = 3;
   m.info.mean.assign(4, 0.f), m.info.std.assign(4, 1.f);
   m.nodes.push_back(conv_node(0, 4, 6, 3, 2, 2, 2, 2, true, randn(6 * 2 * 9, 1)));
-  NodeDesc pool;
-  pool.op = core::OpKind::kAvgPool, pool.inputs = {1}, pool.params = {3, 2, 1};
-  m.nodes.push_back(pool);
-  NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {2};
-  m.nodes.push_back(gap);
+  m.nodes.push_back(op_node(core::OpKind::kAvgPool, {1}, {3, 2, 1}));
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {2}));
   NodeDesc fc;
   fc.op = core::OpKind::kLinear, fc.inputs = {3}, fc.params = {6, 3, 0};
   fc.wkind = core::WeightKind::kDenseShift, fc.bits = 3, fc.rows = 3, fc.cols = 6;
@@ -163,9 +166,7 @@ ModelDesc winograd_model(int h, int w) {
   m.nodes.push_back(codes_conv(0, 5, 32, false));
   m.nodes.push_back(codes_conv(1, 32, 32, true));
   m.nodes.push_back(codes_conv(2, 32, 40, false));
-  NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {3};
-  m.nodes.push_back(gap);
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {3}));
   NodeDesc fc = conv_node(4, 40, 4, 1, 1, 0, 1, 1, false, randn(160, 4));
   fc.op = core::OpKind::kLinear, fc.params = {40, 4, 0};
   m.nodes.push_back(fc);
@@ -211,12 +212,8 @@ TEST(Engine, LargeBatchRunsInChunksWithTheSameOutputs) {
   ModelDesc m;
   m.info.in_c = 8, m.info.in_h = 256, m.info.in_w = 256;
   m.info.mean.assign(8, 0.f), m.info.std.assign(8, 1.f);
-  NodeDesc pool;
-  pool.op = core::OpKind::kMaxPool, pool.inputs = {0}, pool.params = {3, 1, 1};
-  m.nodes.push_back(pool);
-  NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {1};
-  m.nodes.push_back(gap);
+  m.nodes.push_back(op_node(core::OpKind::kMaxPool, {0}, {3, 1, 1}));
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {1}));
   m.info.num_classes = 8;
   const size_t image = size_t(8) * 256 * 256;
   const auto x = randn(5 * image, 29);
@@ -238,11 +235,7 @@ TEST(Engine, StagesOfDifferentChunksGiveEachImageItsOwnOutputs) {
   m.info.in_c = 8, m.info.in_h = 128, m.info.in_w = 128, m.info.num_classes = 8;
   m.info.mean.assign(8, 0.f), m.info.std.assign(8, 1.f);
   std::mt19937 rng(17);
-  auto pool = [](uint32_t x) {
-    NodeDesc n;
-    n.op = core::OpKind::kMaxPool, n.inputs = {x}, n.params = {3, 2, 1};
-    return n;
-  };
+  auto pool = [](uint32_t x) { return op_node(core::OpKind::kMaxPool, {x}, {3, 2, 1}); };
   m.nodes.push_back(codes_conv_node(0, 8, 8, 3, 1, 1, 1, 0.05f, rng));  // value 1: 8x128x128
   m.nodes.push_back(pool(1));                                           // 2: 8x64x64
   m.nodes.push_back(codes_conv_node(2, 8, 8, 3, 1, 1, 1, 0.05f, rng));  // 3
@@ -250,9 +243,7 @@ TEST(Engine, StagesOfDifferentChunksGiveEachImageItsOwnOutputs) {
   res.inputs.push_back(2);
   m.nodes.push_back(res);
   m.nodes.push_back(pool(4));  // 5: 8x32x32
-  NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {5};
-  m.nodes.push_back(gap);
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {5}));
   const auto bytes = core::serialize_model(m);
   const size_t image = size_t(8) * 128 * 128;
   const int batch = 37;
@@ -314,9 +305,7 @@ TEST(Engine, StridedAndUnpaddedConvolutionsMatchTheScalarKernel) {
   m.nodes.push_back(codes_conv(1, 64, 24, 1, 2, 0, 1));  // 8x7, in place: a tile a row
   m.nodes.push_back(codes_conv(2, 24, 32, 3, 2, 0, 1));  // 3x3, in place
   m.nodes.push_back(codes_conv(3, 32, 48, 3, 1, 1, 2));  // 2 groups of 16 -> 24
-  NodeDesc gap;
-  gap.op = core::OpKind::kGlobalAvgPool, gap.inputs = {4};
-  m.nodes.push_back(gap);
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {4}));
   NodeDesc fc = conv_node(5, 48, 10, 1, 1, 0, 1, 1, false, randn(480, 4));
   fc.op = core::OpKind::kLinear, fc.params = {48, 10, 0};
   m.nodes.push_back(fc);
@@ -357,9 +346,7 @@ TEST(Engine, PoolingMatchesDirectLoops) {
     ModelDesc m;
     m.info.in_c = 3, m.info.in_h = uint32_t(c.h), m.info.in_w = uint32_t(c.w);
     m.info.mean.assign(3, 0.f), m.info.std.assign(3, 1.f);
-    NodeDesc pool;
-    pool.op = c.max ? core::OpKind::kMaxPool : core::OpKind::kAvgPool, pool.inputs = {0}, pool.params = {c.k, c.s, c.pad};
-    m.nodes.push_back(pool);
+    m.nodes.push_back(op_node(c.max ? core::OpKind::kMaxPool : core::OpKind::kAvgPool, {0}, {c.k, c.s, c.pad}));
     const int oh = (c.h + 2 * c.pad - c.k) / c.s + 1, ow = (c.w + 2 * c.pad - c.k) / c.s + 1;
     m.info.num_classes = uint32_t(3 * oh * ow);
     auto x = randn(size_t(2 * 3 * c.h * c.w), 13);  // batch of 2
