@@ -227,9 +227,16 @@ template <class V, int kB, int kG, bool kRun>
 inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, int cc, const size_t* off,
                       float* const* ab, size_t gs, bool first) {
   using T = typename V::T;
+  // The loops over blocks, groups and tiles are unrolled before the channel loop is optimized
+  // (the pragmas): otherwise GCC kept acc in memory and, with two YMM per T (AVX2), stored all 12
+  // accumulators on every channel, one 256-bit store per FMA pair - the product ran at half the
+  // FMA rate on AMD Zen 3 (bench_winograd, 512 channels at 7x7: 6.7 -> 4.0 ms).
   T acc[kB][kG][V::kGroup];
+  #pragma GCC unroll 16
   for (int b = 0; b < kB; ++b)
+    #pragma GCC unroll 16
     for (int g = 0; g < kG; ++g)
+      #pragma GCC unroll 16
       for (int j = 0; j < V::kGroup; ++j)
         acc[b][g][j] = first ? V::zero() : V::load(ab[b] + size_t(g) * gs + size_t(j) * kWideRows);
   // kRun: the run's first tile, so that tile i is at a constant displacement from one pointer
@@ -241,15 +248,22 @@ inline void wino_tile(const float* const* u, const float* vx, size_t c_stride, i
       __builtin_prefetch(vc + kWinoPrefetch * c_stride + (kG * V::kGroup - 1));
     }
     T uv[kB];
+    #pragma GCC unroll 16
     for (int b = 0; b < kB; ++b) uv[b] = V::load(u[b] + size_t(c) * kWideRows);
+    #pragma GCC unroll 16
     for (int g = 0; g < kG; ++g)
+      #pragma GCC unroll 16
       for (int j = 0; j < V::kGroup; ++j) {
         const float* x = kRun ? vc + (g * V::kGroup + j) : vc + off[g * V::kGroup + j];
+        #pragma GCC unroll 16
         for (int b = 0; b < kB; ++b) acc[b][g][j] = V::fma_bcast(acc[b][g][j], uv[b], x);
       }
   }
+  #pragma GCC unroll 16
   for (int b = 0; b < kB; ++b)
+    #pragma GCC unroll 16
     for (int g = 0; g < kG; ++g)
+      #pragma GCC unroll 16
       for (int j = 0; j < V::kGroup; ++j) V::store(ab[b] + size_t(g) * gs + size_t(j) * kWideRows, acc[b][g][j]);
 }
 
