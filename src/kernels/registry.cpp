@@ -98,6 +98,13 @@ const std::vector<KernelInfo> kTable = {
      "for stride-1 3x3 convolutions, not multiply-free; every other layer as "
      "f32_pgemm_hybrid_6x16_avx2",
      detail::panel_f32_hybrid_6x16_avx2, true, false, &kWinogradAvx2},
+    {"f32_winograd_3x3_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
+     detail::gemm_f32_pgemm_fma_6x16_avx2,
+     "f32_winograd_3x3_avx2 with every other layer as f32_pgemm_fma_6x16_avx2 (codes decoded to "
+     "floats, FMA) instead of the hybrid: the faster choice on AVX2-only cores (AMD Zen 3: the "
+     "hybrid's 256-bit integer adds compete with its float adds). Winograd from 32 input channels at "
+     "any size: F(2x2) still beats the direct product on ResNet-18's 7x7 layers on Zen 3",
+     detail::panel_f32_fma_6x16_avx2, false, false, &kWinogradAvx2},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
@@ -202,7 +209,10 @@ const char* const kDefaultOrder[] = {"f32_pgemm_expadd_6x16_avx512", "f32_pgemm_
 //   - Intel AVX-512 (kFastestWhereAddsShareFmaPorts, tried before the list): plain FMA on decoded
 //     codes, since there every ZMM add takes an FMA port and the hybrid's add rows slow it down
 //     (docs/benchmarks_notes.md, per-layer tables).
-const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_avx2",
+//   - AVX2 without AVX-512: Winograd beside plain FMA (f32_winograd_3x3_fma_avx2). On AMD Zen 3
+//     the hybrid lost to FMA on every direct layer (ResNet-18, 2 threads, strided 3x3: 1.9-2.0
+//     against 1.3-1.4 ms; 1x1 stride 2: 0.29-0.37 against 0.21-0.24).
+const char* const kFastestOrder[] = {"f32_winograd_3x3_avx512",    "f32_winograd_3x3_fma_avx2", "f32_winograd_3x3_avx2",
                                      "f32_pgemm_hybrid_6x16_avx512", "f32_pgemm_fma_6x16_avx512",
                                      "f32_pgemm_hybrid_6x16_avx2",   "f32_pgemm_fma_6x16_avx2",
                                      "f32_winograd_3x3_neon",        "f32_decode_fmla_neon",
@@ -228,6 +238,7 @@ const char* const kZeroPairs[][2] = {
     {"f32_winograd_3x3_avx512", "f32_pgemm_fma_6x16_avx512"},
     {"f32_winograd_3x3_fma_avx512", "f32_pgemm_fma_6x16_avx512"},
     {"f32_winograd_3x3_avx2", "f32_pgemm_fma_6x16_avx2"},
+    {"f32_winograd_3x3_fma_avx2", "f32_pgemm_fma_6x16_avx2"},
     {"f32_pgemm_scalar", "f32_pgemm_scalar"},
     {"f32_expadd_avx2", "f32_shiftzero_avx2"},
     {"f32_decode_fma_avx2", "f32_shiftzero_avx2"},

@@ -100,6 +100,17 @@ TEST(Registry, FastestOtherLayersFollowTheCoresAddPipes) {
                                    << " the FMA ports";
   EXPECT_EQ(k.multiply_free, false);
 }
+
+// Without AVX-512, Winograd runs beside plain FMA: the hybrid's 256-bit integer adds lost to it on
+// AMD Zen 3 (registry.cpp, kFastestOrder).
+TEST(Registry, FastestWithoutAvx512IsWinogradBesideFma) {
+  if (find_supported("f32_pgemm_fma_6x16_avx512") || !find_supported("f32_pgemm_fma_6x16_avx2"))
+    GTEST_SKIP() << "not an AVX2-only core";
+  const KernelInfo& k = select_kernel("fastest");
+  EXPECT_STREQ(k.name, "f32_winograd_3x3_fma_avx2");
+  EXPECT_NE(k.winograd, nullptr);
+  EXPECT_EQ(k.panel, find_supported("f32_pgemm_fma_6x16_avx2")->panel);
+}
 #endif
 
 TEST(Registry, EverySupportedKernelIsSelectableByName) {
