@@ -72,8 +72,8 @@ struct ExpAddF16 {
   template <bool kMasked>
   static void store(float* y, const Acc& acc, int rem) {
     if constexpr (kMasked) {
-      _mm256_maskstore_ps(y, lane_mask(rem), acc.lo);
-      if (rem > 8) _mm256_maskstore_ps(y + 8, lane_mask(rem - 8), acc.hi);
+      store_first_lanes(y, acc.lo, rem);
+      store_first_lanes(y + 8, acc.hi, rem - 8);
     } else {
       _mm256_storeu_ps(y, acc.lo);
       _mm256_storeu_ps(y + 8, acc.hi);

@@ -21,8 +21,8 @@ struct Ymm2 {
     _mm256_storeu_ps(p + 8, v.hi);
   }
   static void store_first(float* p, T v, int n) {
-    _mm256_maskstore_ps(p, lane_mask(n < 8 ? n : 8), v.lo);
-    _mm256_maskstore_ps(p + 8, lane_mask(n > 8 ? n - 8 : 0), v.hi);
+    store_first_lanes(p, v.lo, n);
+    store_first_lanes(p + 8, v.hi, n - 8);
   }
   static T load_first(const float* p, int n) {
     return T{_mm256_maskload_ps(p, lane_mask(n < 8 ? n : 8)), _mm256_maskload_ps(p + 8, lane_mask(n > 8 ? n - 8 : 0))};

@@ -176,8 +176,8 @@ inline void store_rows(Acc6x16& acc, float* y, size_t ldy, int rows, const TileI
       _mm256_storeu_ps(yr + io.y[0], v0);
       _mm256_storeu_ps(yr + io.y[1], v1);
     } else {
-      _mm256_maskstore_ps(yr + io.y[0], m0, v0);
-      _mm256_maskstore_ps(yr + io.y[1], m1, v1);
+      store_first_lanes(yr + io.y[0], v0, io.n[0]);
+      store_first_lanes(yr + io.y[1], v1, io.n[1]);
     }
   }
 }
