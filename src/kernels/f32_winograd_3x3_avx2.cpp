@@ -27,6 +27,43 @@ struct Ymm2 {
   static T load_first(const float* p, int n) {
     return T{_mm256_maskload_ps(p, lane_mask(n < 8 ? n : 8)), _mm256_maskload_ps(p + 8, lane_mask(n > 8 ? n - 8 : 0))};
   }
+  // One row of an output tile, count (kM: 2 or 4) pixels of 16 channels (n of them inside the
+  // image), down the rows of y: channel r < rows at y + r * ldy, n floats, after the residual
+  // (laid out like y) and ReLU. Transposed in registers, so that a channel's row takes one store
+  // (or two for 3 pixels) where the generic path wrote every float on its own.
+  static void store_rows(const T* v, int count, int n, int rows, float* y, const float* res, size_t ldy, bool relu) {
+    const __m128i m = _mm256_castsi256_si128(lane_mask(n));
+    for (int h = 0; h < 2; ++h) {
+      auto part = [&](int j) { return h ? v[j].hi : v[j].lo; };
+      // ch[c]: channel 8h + c of the count pixels, in the low lanes.
+      __m128 ch[8];
+      const __m256 t0 = _mm256_unpacklo_ps(part(0), part(1)), t1 = _mm256_unpackhi_ps(part(0), part(1));
+      __m256 u[4];
+      if (count == 4) {  // pixel j of channel c in lane j; channels c and c + 4 in the two halves of u[c]
+        const __m256 t2 = _mm256_unpacklo_ps(part(2), part(3)), t3 = _mm256_unpackhi_ps(part(2), part(3));
+        u[0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+        u[1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+        u[2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+        u[3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+      } else {  // count 2: the pairs of channels c, c + 1 (c even) side by side
+        u[0] = t0, u[2] = t1;
+        u[1] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t0)));
+        u[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t1)));
+      }
+      for (int c = 0; c < 4; ++c) {
+        ch[c] = _mm256_castps256_ps128(u[c]);
+        ch[c + 4] = _mm256_extractf128_ps(u[c], 1);
+      }
+      for (int c = 0; c < 8; ++c) {
+        const int r = 8 * h + c;
+        if (r >= rows) return;
+        __m128 w = ch[c];
+        if (res) w = _mm_add_ps(w, _mm_maskload_ps(res + size_t(r) * ldy, m));
+        if (relu) w = _mm_max_ps(w, _mm_setzero_ps());
+        store_first_lanes(y + size_t(r) * ldy, w, n);
+      }
+    }
+  }
   static T zero() { return T{_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   static T set1(float f) { return T{_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
   static T add(T a, T b) { return T{_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
