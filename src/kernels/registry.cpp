@@ -26,10 +26,12 @@ using detail::has_neon_fp16;
 #endif
 
 #if defined(DS_KERNELS_X86)
-// From 32 input channels. ResNet-20 at 32x32 on 1 thread (bench_layers): 16 input channels 0.086 ms
-// against 0.075 for the hybrid kernel's direct product, 32 channels 0.045 against 0.048, 64 0.045
-// against 0.047.
-const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2, detail::winograd_weights_f32_3x3_avx2, 0, 32, kWinogradGroupAvx2};
+// From 16 input channels. ResNet-20 (28x28 input) on 1 thread of an AMD Zen 3, per-layer minimum
+// of 7 rounds (DS_PROFILE=1 build/bench/engine_bench, pinned to one core): its six 16-channel
+// 28x28 layers as F(4x4) 0.050-0.052 ms against 0.062 for the direct FMA product. (From 32, the
+// choice of an earlier measurement on Zen 4, before the product kept its accumulators in
+// registers on AVX2: 16 channels 0.086 ms against 0.075 for the hybrid's direct product.)
+const WinogradKernel kWinogradAvx2 = {detail::winograd_input_f32_3x3_avx2, detail::winograd_product_f32_3x3_avx2, detail::winograd_weights_f32_3x3_avx2, 0, 16, kWinogradGroupAvx2};
 const WinogradKernel kWinogradAvx512 = {detail::winograd_input_f32_3x3_avx512, detail::winograd_product_f32_3x3_avx512, detail::winograd_weights_f32_3x3_avx512, 0, 32, kWinogradGroupAvx512};
 // The same transforms beside the FMA direct product (f32_winograd_3x3_fma_avx512), from 10x10
 // outputs on. On an Intel Xeon (DS_PROFILE=1 build/bench/engine_bench, medians of 15 runs) the
