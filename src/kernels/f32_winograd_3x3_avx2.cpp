@@ -93,6 +93,17 @@ struct Ymm2 {
   static T strided(const float* r, int j) {
     return T{half<kM>(r + j), half<kM>(r + j + 8 * kM)};
   }
+  // Two short tile rows in one vector (n <= 8 tiles each): lane l = r0[kM l + j] for l < n, then
+  // r1[kM (l - n) + j]. Both rows' lanes come from one half each: row 1's first n lanes are
+  // rotated up by n across the two YMM (ResNet's 7-tile rows would leave 9 of 16 lanes idle).
+  template <int kM>
+  static T strided_rows(const float* r0, const float* r1, int j, int n) {
+    // Lane L >= n takes b[L - n]: (L - n) mod 8 in both halves, as L - n < n <= 8.
+    const __m256i up = _mm256_and_si256(_mm256_sub_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n)),
+                                        _mm256_set1_epi32(7));
+    const __m256 a = half<kM>(r0 + j), b = _mm256_permutevar8x32_ps(half<kM>(r1 + j), up);
+    return T{_mm256_blendv_ps(b, a, _mm256_castsi256_ps(lane_mask(n))), b};
+  }
 };
 
 }  // namespace
