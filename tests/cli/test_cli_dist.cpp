@@ -56,10 +56,13 @@ bool bit_equal(const Checkpoint& a, const Checkpoint& b) {
 TEST(CliDistributed, TwoRanksWithSyncBnMatchOneProcessOnTheSameSamples) {
   // Global batch 64: rank r of 2 takes half of each batch, BatchNorm statistics span both, and
   // the averaged gradient is the single process's up to float summation order. FP32 weights, so
-  // no discrete code can round the other way. Tolerance 1e-6 relative after 2 steps (measured:
-  // 3e-8 to 5e-8); per-rank statistics differ by 5e-3. Longer runs amplify rounding through
-  // ReLU and max-pool ties: after 4 steps even one process with the synchronized BatchNorm
-  // differs from plain BatchNorm by 4e-4.
+  // no discrete code can round the other way. Two ranks against one rank of the same
+  // synchronized BatchNorm: 1e-6 relative after 2 steps (measured 3e-8 to 5e-8). Against
+  // libtorch's own BatchNorm, whose statistics are float sums where ours are double: 2e-4
+  // (measured 3e-8 on an Intel Xeon, 2.9e-5 on an AMD Zen 3, whose AVX2 reductions sum in
+  // another order). Per-rank statistics differ by 5e-3 to 6e-3. Longer runs amplify rounding
+  // through ReLU and max-pool ties: after 4 steps even one process with the synchronized
+  // BatchNorm differs from plain BatchNorm by 4e-4.
   DistData d;
   const std::vector<std::string> steps{"--method", "fp32", "--epochs", "1", "--max-steps", "2"};
   auto one = d.run("one", steps);
@@ -70,13 +73,14 @@ TEST(CliDistributed, TwoRanksWithSyncBnMatchOneProcessOnTheSameSamples) {
   CliResult r1 = run_cli(one), r2 = run_cli(two);
   CliResult r3 = run_cli(sync1, 60, kFreePort);
   ASSERT_EQ(r3.rc, 0) << r3.out;
-  EXPECT_LT(max_relative_difference(d.last("one"), d.last("sync1")), 1e-6);  // the same BatchNorm arithmetic
   ASSERT_EQ(r1.rc, 0) << r1.out;
+  EXPECT_LT(max_relative_difference(d.last("one"), d.last("sync1")), 2e-4);  // float against double statistics
   ASSERT_EQ(r2.rc, 0) << r2.out;
   EXPECT_TRUE(r2.has("data parallel: 2 ranks (gloo), 32 images per rank")) << r2.out;
-  const double diff = max_relative_difference(d.last("one"), d.last("two"));
+  const double diff = max_relative_difference(d.last("sync1"), d.last("two"));  // the same BatchNorm arithmetic
   EXPECT_LT(diff, 1e-6);
   EXPECT_GT(diff, 0.0) << "bit-equal: were two ranks really used?";
+  EXPECT_LT(max_relative_difference(d.last("one"), d.last("two")), 2e-4);
   // Without --sync-bn the ranks normalize with their own halves: a visibly different run.
   auto per_rank = d.run("per-rank", steps);
   per_rank.insert(per_rank.end(), {"--nproc-per-node", "2"});
