@@ -27,7 +27,7 @@ using detail::has_neon_fp16;
 
 #if defined(DS_KERNELS_X86)
 // From 16 input channels. ResNet-20 (28x28 input) on 1 thread of an AMD Zen 3, per-layer minimum
-// of 7 rounds (DS_PROFILE=1 build/bench/engine_bench, pinned to one core): its six 16-channel
+// of 7 rounds pinned to one core (taskset -c 0 scripts/ab_engine.sh -l -m): its six 16-channel
 // 28x28 layers as F(4x4) 0.050-0.052 ms against 0.062 for the direct FMA product. (From 32, the
 // choice of an earlier measurement on Zen 4, before the product kept its accumulators in
 // registers on AVX2: 16 channels 0.086 ms against 0.075 for the hybrid's direct product.)
@@ -104,8 +104,8 @@ const std::vector<KernelInfo> kTable = {
      detail::gemm_f32_pgemm_fma_6x16_avx2,
      "f32_winograd_3x3_avx2 with every other layer as f32_pgemm_fma_6x16_avx2 (codes decoded to "
      "floats, FMA) instead of the hybrid: the faster choice on AVX2-only cores (AMD Zen 3: the "
-     "hybrid's 256-bit integer adds compete with its float adds). Winograd from 32 input channels at "
-     "any size: F(2x2) still beats the direct product on ResNet-18's 7x7 layers on Zen 3",
+     "hybrid's 256-bit integer adds compete with its float adds); Winograd at any size, as F(2x2) "
+     "still beats the direct product on ResNet-18's 7x7 layers on Zen 3",
      detail::panel_f32_fma_6x16_avx2, false, false, &kWinogradAvx2},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
