@@ -1,5 +1,7 @@
 #include "runtime/engine.h"
 
+#include "runtime/thread_pool.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +31,12 @@ constexpr size_t kMaxRunFloats = kMaxRunBytes / sizeof(float);
 // 0.014; the 1x1 stride-2 downsamples slower at 2 images and more: 0.16 -> 0.21 at 28x28). It
 // also bounds a large batch's activation memory.
 constexpr size_t kRunChunkBytes = size_t(1) << 20;
+
+// Whether a batch runs its images in parallel, a thread per image, rather than each layer on all
+// threads. Per layer, 2 threads give only about 1.5x on ResNet-18 (each layer's split waits for
+// the slower half, and both cores share the layer's weights); whole images give 2x as long as
+// the images divide evenly, or are many enough that the last one's imbalance is small.
+bool images_in_parallel(size_t batch, size_t threads) { return batch % threads == 0 || batch >= 4 * threads; }
 
 // Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
 // allocation is a new mmap whose pages fault in on first touch, on every run and serially; the
@@ -122,7 +130,7 @@ struct Engine::Impl {
   // whole batch: a whole batch's value at an early cut (ResNet-18: 25 MB at batch 32) went to
   // memory and back, and the early layers lost more than the late ones gained.
   void run_group(const Engine& e, const std::vector<Group>& groups, size_t k, const float* images, size_t first, size_t n,
-                 float* dst) const {
+                 float* dst, int threads) const {
     const Group& g = groups[k];
     const size_t in_image = shapes[g.l0].numel(), out_image = shapes[g.l1].numel();
     Buffers& buffers = thread_buffers();
@@ -132,11 +140,11 @@ struct Engine::Impl {
       held = buffers.take(n * in_image);
       const size_t c = groups[k - 1].chunk;
       for (size_t s = 0; s < n; s += c)
-        run_group(e, groups, k - 1, images, first + s, std::min(c, n - s), held.data() + s * in_image);
+        run_group(e, groups, k - 1, images, first + s, std::min(c, n - s), held.data() + s * in_image, threads);
       in = held.data();
     }
     for (size_t s = 0; s < n; s += g.chunk)
-      e.run_chunk(g.l0, g.l1, in + s * in_image, int(std::min(g.chunk, n - s)), dst + s * out_image);
+      e.run_chunk(g.l0, g.l1, in + s * in_image, int(std::min(g.chunk, n - s)), dst + s * out_image, threads);
     buffers.give(std::move(held));
   }
 
@@ -280,14 +288,29 @@ std::vector<float> Engine::run(const float* images, int batch) const {
   }
   const size_t out_image = m.shapes.back().numel(), last = groups.size() - 1;
   std::vector<float> out(out_image * b);
+  const size_t t = size_t(m.threads);
+  if (t > 1 && images_in_parallel(b, t)) {
+    // Each thread runs whole images on its own (one thread inside every layer), in units handed
+    // out as threads become free: no layer waits for the slower core, and each thread's layers
+    // read what its previous layer wrote from its own L2. Units of at most the last group's
+    // chunk (the memory bound above) and at most half a thread's share, so that a core that
+    // stalls hands its later units to the other.
+    const size_t unit = std::min(groups[last].chunk, (b + 2 * t - 1) / (2 * t));
+    parallel_tasks(int((b + unit - 1) / unit), int(t), [&](int u) {
+      const size_t b0 = size_t(u) * unit;
+      m.run_group(*this, groups, last, images, b0, std::min(unit, b - b0), out.data() + b0 * out_image, 1);
+    });
+    return out;
+  }
   for (size_t b0 = 0; b0 < b; b0 += groups[last].chunk)
-    m.run_group(*this, groups, last, images, b0, std::min(groups[last].chunk, b - b0), out.data() + b0 * out_image);
+    m.run_group(*this, groups, last, images, b0, std::min(groups[last].chunk, b - b0), out.data() + b0 * out_image,
+                m.threads);
   return out;
 }
 
-void Engine::run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out) const {
+void Engine::run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out, int threads) const {
   const Impl& m = *impl_;
-  RunContext ctx{batch, m.threads, m.kernel, m.zero_kernel, m.float_kernel};
+  RunContext ctx{batch, threads, m.kernel, m.zero_kernel, m.float_kernel};
   // Uninitialised buffers: every layer writes all of its output, so zero-filling them first
   // (what std::vector would do) is a wasted pass over memory on every layer.
   Buffers& buffers = thread_buffers();

@@ -66,8 +66,9 @@ class Engine {
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
   // Layers [l0, l1) on `batch` images of a chunk: `in` holds value l0 (the input of layer l0,
-  // the only value alive there), and the last layer writes value l1 into out.
-  void run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out) const;
+  // the only value alive there), and the last layer writes value l1 into out, each layer on up to
+  // `threads` threads.
+  void run_chunk(size_t l0, size_t l1, const float* in, int batch, float* out, int threads) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -259,6 +259,41 @@ TEST(Engine, StagesOfDifferentChunksGiveEachImageItsOwnOutputs) {
   }
 }
 
+// A batch of at least two images an engine thread (or a multiple of the threads) runs a thread per
+// image, each layer on one thread (Engine::run): batches of 2, 4, 6 and 9 images on 2 and 3 threads
+// (9 on 2: units of 3, 3 and 3, the last two on whichever thread is free), each image's outputs
+// equal to its run alone on one thread, bit for bit.
+TEST(Engine, ImagesInParallelGiveEachImageItsOwnOutputs) {
+  ModelDesc m;
+  m.info.in_c = 8, m.info.in_h = 40, m.info.in_w = 36, m.info.num_classes = 16;
+  m.info.mean.assign(8, 0.f), m.info.std.assign(8, 1.f);
+  std::mt19937 rng(41);
+  m.nodes.push_back(codes_conv_node(0, 8, 16, 3, 1, 1, 1, 0.05f, rng));  // value 1: 16x40x36
+  m.nodes.push_back(op_node(core::OpKind::kMaxPool, {1}, {3, 2, 1}));    // 2: 16x20x18
+  NodeDesc res = codes_conv_node(2, 16, 16, 3, 1, 1, 1, 0.05f, rng);     // 3 = conv(2) + 2
+  res.inputs.push_back(2);
+  m.nodes.push_back(res);
+  m.nodes.push_back(op_node(core::OpKind::kGlobalAvgPool, {3}));
+  const auto bytes = core::serialize_model(m);
+  const size_t image = size_t(8) * 40 * 36;
+  const auto x = randn(9 * image, 43);
+  for (const char* kernel : {"", "fastest"}) {
+    rt::Engine alone = rt::Engine::from_bytes(bytes, "alone.dsm", rt::EngineOptions{kernel, 1});
+    std::vector<std::vector<float>> want;
+    for (int b = 0; b < 9; ++b) want.push_back(alone.run(x.data() + size_t(b) * image, 1));
+    for (int threads : {2, 3}) {
+      rt::Engine e = rt::Engine::from_bytes(bytes, "images.dsm", rt::EngineOptions{kernel, threads});
+      for (int batch : {2, 4, 6, 9}) {
+        const auto all = e.run(x.data(), batch);
+        ASSERT_EQ(all.size(), size_t(batch) * 16);
+        for (int b = 0; b < batch; ++b)
+          EXPECT_TRUE(std::equal(want[b].begin(), want[b].end(), all.begin() + b * 16))
+              << e.kernel().name << ", " << threads << " threads, batch " << batch << ", image " << b;
+      }
+    }
+  }
+}
+
 // A batch whose Winograd V would pass the chunk size (64 channels at 48x48: 1.3 MB an image) runs
 // image by image: the same outputs, bit for bit, as each image alone, the residual included.
 TEST(Engine, WinogradBatchChunksEqualImageByImage) {
