@@ -72,7 +72,7 @@ if ((quick)); then
   e2e_runs=("resnet18|--threads $(threads_list "$nt") --batches 1" "resnet20|--threads 1 --batches 1")
   eta_probe="5 s" eta_layers="1-2 min" eta_e2e="1 min" eta_total="3-4 min"
 else
-  probe_args="" layers_run="--rounds 7 --min-ms 30 --fc-variants" e2e_common="--rounds 7 --min-ms 300" startup_rounds=7
+  probe_args="--reps 9" layers_run="--rounds 7 --min-ms 30 --fc-variants" e2e_common="--rounds 7 --min-ms 300" startup_rounds=7
   e2e_runs=("resnet18|--threads $(threads_list "$nt" 2 1) --batches 1,8"
             "resnet18_b32|--model resnet18 --threads $(threads_list 2 "$nt") --batches 32 --rounds 5 --contenders ds,ds_fastest,ort,torch_mkldnn"
             "resnet20|--threads $(threads_list 1 2 "$nt") --batches 1,8")

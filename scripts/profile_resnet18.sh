@@ -31,7 +31,7 @@ trap 'rm -rf "$tmp"' EXIT
 echo "[profile] 1/4 the model file (bench_e2e --save-model)"
 "$build/bench/bench_e2e" --quick --contenders ds --save-model "$tmp/r18.dsm" --save-onnx "$tmp/r18.onnx" --out "$tmp/e2e.json" > /dev/null
 echo "[profile] 2/4 the machine's FMA peak (bench_probe)"
-"$build/bench/bench_probe" --quick --out "$tmp/probe.json" > "$tmp/probe.txt"
+"$build/bench/bench_probe" --quick --reps 9 --out "$tmp/probe.json" > "$tmp/probe.txt"  # 9 interleaved rounds: see bench_probe
 # The better of the AVX2 and AVX-512 peaks: cores with two 512-bit FMA pipes double the AVX2 one.
 peak1=$(awk '/FMA GFLOP/ && $(NF-1) > p {p = $(NF-1)} END {print p}' "$tmp/probe.txt")
 peakn=$(awk '/FMA GFLOP/ && $NF > p {p = $NF} END {print p}' "$tmp/probe.txt")
@@ -93,7 +93,9 @@ done | awk '{t += $1} END {printf "%.0f", t}')
   echo "bits and one float add per product, independent chains, the better of AVX2 and AVX-512): $ea1 G"
   echo "products/s on 1 thread, $ean on $threads, against $(awk -v p="$peak1" 'BEGIN { printf "%.1f", p / 2 }') G multiply-adds/s by FMA on 1 thread"
   echo "($(awk -v e="$ea1" -v p="$peak1" 'BEGIN { printf "%.2f", 2 * e / p }')x). Where integer and float vector adds issue on the FMA ports (Intel) two adds"
-  echo "cost two FMA slots; with separate adders (AMD Zen 4) they need not. The multiply-free kernel's"
+  echo "cost two FMA slots; with separate adders (AMD Zen 3 and 4) they need not, but they then need all four"
+  echo "vector pipes, so a thread sharing the physical core (a virtual machine's neighbour) costs them more"
+  echo "than the FMA; the limit is the best of 9 rounds interleaved with the FMA's. The multiply-free kernel's"
   echo "DenseShift layers are set against it (\"% of mult.-free limit\"): their"
   echo "$(awk -v f="$code_flops" 'BEGIN { printf "%.2f", f / 2e9 }') G multiply-adds take at least $(awk -v f="$code_flops" -v e="$ean" 'BEGIN { printf "%.1f", f / 2 / e / 1e6 }') ms on $threads threads at that rate."
   echo
