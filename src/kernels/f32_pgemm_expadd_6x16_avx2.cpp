@@ -14,7 +14,7 @@
 //   - x of inf/NaN, or |x * w| >= 2^128, give garbage instead of inf/NaN (network activations are
 //     finite and far below 2^100).
 // f32_expadd_avx2 is the exact multiply-free kernel (5 integer operations per product).
-#include "kernels/pgemm_avx2.h"
+#include "kernels/pgemm_wide_avx2.h"
 
 namespace ds::kernels::detail {
 namespace {
@@ -48,7 +48,8 @@ struct ExpAddPanel {
 }  // namespace
 
 void panel_f32_expadd_6x16_avx2(const PanelGemmArgs& a) {
-  validate_panel(a, kAcceptDenseShift);
+  validate_panel(a, kAcceptDenseShift | kAcceptWide);
+  if (a.pixels) return run_wide_avx2<WideExpAddAvx2>(a);  // wide form (pgemm_wide_avx2.h)
   run_panel_gemm<ExpAddPanel>(a);
 }
 

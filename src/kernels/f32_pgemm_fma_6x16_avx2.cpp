@@ -5,7 +5,7 @@
 // Exactness: as f32_decode_fma_avx2 - every product w * x is exact unless it overflows, FMA rounds
 // once, k ascends (K blocks are summed in order through y), so y is bit-equal to a float dot
 // product unless some |w * x| >= 2^128. Not multiply-free: this is the FMA path.
-#include "kernels/pgemm_avx2.h"
+#include "kernels/pgemm_wide_avx2.h"
 
 namespace ds::kernels::detail {
 namespace {
@@ -39,7 +39,8 @@ struct FmaPanel {
 }  // namespace
 
 void panel_f32_fma_6x16_avx2(const PanelGemmArgs& a) {
-  validate_panel(a, kAcceptF32 | kAcceptDenseShift | kAcceptZero);
+  validate_panel(a, kAcceptF32 | kAcceptDenseShift | kAcceptZero | kAcceptWide);
+  if (a.pixels) return run_wide_avx2<WideFmaAvx2>(a);  // wide form (pgemm_wide_avx2.h)
   run_panel_gemm<FmaPanel>(a);
 }
 

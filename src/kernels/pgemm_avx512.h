@@ -321,12 +321,8 @@ constexpr int kWideRun = 512;  // tile pairs per run (768 KB of partial sums): R
 // 1 or 2 when both tiles' pixels run along one input row each at that stride (wide_tiles'
 // kStep), else 0.
 inline int run_step(const PixelTile& p, const PixelTile& q) {
-  for (int s = 1; s <= 2; ++s) {
-    bool ok = true;
-    for (int j = 1; j < kWidePixels; ++j) ok = ok && p.x[j] == p.x[0] + j * s && q.x[j] == q.x[0] + j * s;
-    if (ok) return s;
-  }
-  return 0;
+  const int s = pixel_step(p);
+  return s && pixel_step(q) == s ? s : 0;
 }
 
 // The wide form (pgemm.h, PanelGemmArgs::pixels): 16 output channels in one ZMM x 7 output pixels,

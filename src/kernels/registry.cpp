@@ -55,87 +55,89 @@ const std::vector<KernelInfo> kTable = {
      "DenseShift reference, portable: exponent add on FP32 bits; zeros, subnormals, inf, NaN and "
      "overflow formed exactly as IEEE x*w with integer ops, so bit-equal to a float dot product "
      "(k ascending)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_pgemm_scalar", WeightSet::kDenseShift, false, false, always,
      detail::gemm_f32_pgemm_scalar,
      "blocked GEMM, portable: weights repacked in 6-row blocks, decoded to floats per 256-column "
      "panel, 6x16 float tiles; any weight kind (the FP32 layers' fallback); bit-equal for codes",
-     detail::panel_f32_scalar, false, false, nullptr},
+     detail::panel_f32_scalar, false, false, false, nullptr},
     {"f32_shiftzero_scalar", WeightSet::kShiftWithZero, true, false, always,
      detail::gemm_f32_shiftzero_scalar,
      "zero-weight baseline, portable: f32_expadd_scalar plus a branch per weight; zero weights "
      "add nothing (even for inf/NaN x), the rest IEEE-exact",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
 #if defined(DS_KERNELS_X86)
     {"f32_expadd_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_expadd_avx2,
      "DenseShift, AVX2 exponent add, 6x16 tiles: subnormal x flushed (adds nothing), overflow "
      "-> +-inf, inf/NaN kept; else bit-equal to f32_expadd_scalar",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_shiftzero_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
      detail::gemm_f32_shiftzero_avx2,
      "zero-weight baseline, AVX2: f32_expadd_avx2 plus a mask per weight; zero weights add "
      "nothing (even for inf/NaN x)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_decode_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_decode_fma_avx2,
      "DenseShift, codes decoded to floats + FMA, 6x16 tiles: bit-equal to f32_expadd_scalar "
      "(subnormals, inf, NaN included) unless a product overflows, which FMA keeps unrounded",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_pgemm_fma_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_fma_6x16_avx2,
      "blocked GEMM, AVX2+FMA: 6-row code blocks decoded to floats per 256-column panel (L2), x in "
-     "16-column panels (L1), 6x16 FMA tiles, fused BN/residual/ReLU; bit-equal to "
-     "f32_expadd_scalar unless a product overflows; also runs FP32 and zero-weight layers",
-     detail::panel_f32_fma_6x16_avx2, false, false, nullptr},
+     "16-column panels (L1), 6x16 FMA tiles (16 channels x 7 pixels on strided, narrow and linear "
+     "layers), fused BN/residual/ReLU; bit-equal to f32_expadd_scalar unless a product overflows; "
+     "also runs FP32 and zero-weight layers",
+     detail::panel_f32_fma_6x16_avx2, false, true, true, nullptr},
     {"f32_pgemm_hybrid_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_hybrid_6x16_avx2,
      "blocked GEMM, AVX2+FMA, both pipe pairs: per 6x16 tile 4 rows by FMA and 2 rows by exponent "
      "add (integer add + float add), which FP32 weights cannot do; FMA rows exact, exponent rows as "
      "f32_pgemm_expadd_6x16_avx2 (finite x; +-0 and subnormal x add a term below 2^-110)",
-     detail::panel_f32_hybrid_6x16_avx2, true, false, nullptr},
+     detail::panel_f32_hybrid_6x16_avx2, true, false, false, nullptr},
     {"f32_winograd_3x3_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_hybrid_6x16_avx2,
      "f32_winograd_3x3_avx512 on AVX2+FMA (16 lanes as two YMM): Winograd F(4x4,3x3) / F(2x2,3x3) "
      "for stride-1 3x3 convolutions, not multiply-free; every other layer as "
      "f32_pgemm_hybrid_6x16_avx2",
-     detail::panel_f32_hybrid_6x16_avx2, true, false, &kWinogradAvx2},
+     detail::panel_f32_hybrid_6x16_avx2, true, false, false, &kWinogradAvx2},
     {"f32_winograd_3x3_fma_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_fma_6x16_avx2,
      "f32_winograd_3x3_avx2 with every other layer as f32_pgemm_fma_6x16_avx2 (codes decoded to "
      "floats, FMA) instead of the hybrid: the faster choice on AVX2-only cores (AMD Zen 3: the "
      "hybrid's 256-bit integer adds compete with its float adds); Winograd at any size, as F(2x2) "
      "still beats the direct product on ResNet-18's 7x7 layers on Zen 3",
-     detail::panel_f32_fma_6x16_avx2, false, false, &kWinogradAvx2},
+     detail::panel_f32_fma_6x16_avx2, false, true, true, &kWinogradAvx2},
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
-     "+ float add, 6x16 tiles; assumes finite x with |x*w| < 2^128; +-0 and subnormal x add a "
+     "+ float add, 6x16 tiles (16 channels x 7 pixels on strided, narrow and linear layers); assumes "
+     "finite x with |x*w| < 2^128; +-0 and subnormal x add a "
      "term below 2^-110 instead of 0; else bit-equal to f32_expadd_scalar",
-     detail::panel_f32_expadd_6x16_avx2, true, false, nullptr},
+     detail::panel_f32_expadd_6x16_avx2, true, true, true, nullptr},
     {"f32_pgemm_shiftzero_6x16_avx2", WeightSet::kShiftWithZero, true, false, has_avx2,
      detail::gemm_f32_pgemm_shiftzero_6x16_avx2,
      "zero-weight baseline of f32_pgemm_expadd_6x16_avx2: same blocking and tiles, plus a keep "
      "mask per weight (one AND per product, a panel twice as large); zero weights add nothing",
-     detail::panel_f32_shiftzero_6x16_avx2, true, false, nullptr},
+     detail::panel_f32_shiftzero_6x16_avx2, true, false, false, nullptr},
     {"f32_pgemm_expadd_6x16_avx512", WeightSet::kDenseShift, true, false, has_avx512f,
      detail::gemm_f32_pgemm_expadd_6x16_avx512,
      "f32_pgemm_expadd_6x16_avx2 with ZMM accumulators (AVX-512F): multiply-free, one integer add "
      "+ one float add per product; same assumptions (finite x; +-0 and subnormal x add < 2^-110)",
-     detail::panel_f32_expadd_6x16_avx512, true, true, nullptr},
+     detail::panel_f32_expadd_6x16_avx512, true, true, false, nullptr},
     {"f32_pgemm_shiftzero_6x16_avx512", WeightSet::kShiftWithZero, true, false, has_avx512f,
      detail::gemm_f32_pgemm_shiftzero_6x16_avx512,
      "zero-weight baseline of f32_pgemm_expadd_6x16_avx512: same tile, plus a keep mask per weight",
-     detail::panel_f32_shiftzero_6x16_avx512, true, true, nullptr},
+     detail::panel_f32_shiftzero_6x16_avx512, true, true, false, nullptr},
     {"f32_pgemm_fma_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_fma_6x16_avx512,
      "f32_pgemm_fma_6x16_avx2 with ZMM accumulators and embedded-broadcast FMAs (AVX-512F): a third "
      "of the instructions; bit-equal unless a product overflows; also FP32 and zero-weight layers",
-     detail::panel_f32_fma_6x16_avx512, false, true, nullptr},
+     detail::panel_f32_fma_6x16_avx512, false, true, false, nullptr},
     {"f32_pgemm_hybrid_6x16_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_hybrid_6x16_avx512,
      "f32_pgemm_hybrid_6x16_avx2 with ZMM accumulators: 4 FMA rows + 2 exponent-add rows per tile",
-     detail::panel_f32_hybrid_6x16_avx512, true, true, nullptr},
+     detail::panel_f32_hybrid_6x16_avx512, true, true, false, nullptr},
     {"f32_winograd_3x3_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_hybrid_6x16_avx512,
      "Winograd for stride-1 3x3 convolutions, AVX-512F: F(4x4,3x3) on outputs of 28x28 and more, "
@@ -143,19 +145,19 @@ const std::vector<KernelInfo> kTable = {
      "on 16-channel x 6-tile tiles, fused BN/residual/ReLU; 4x / 2.25x fewer multiply-adds, not "
      "multiply-free, rounding differs from the direct product (relative ~1e-6) and an inf/NaN input "
      "may make its whole tile NaN; every other layer as f32_pgemm_hybrid_6x16_avx512",
-     detail::panel_f32_hybrid_6x16_avx512, true, true, &kWinogradAvx512},
+     detail::panel_f32_hybrid_6x16_avx512, true, true, false, &kWinogradAvx512},
     {"f32_winograd_3x3_fma_avx512", WeightSet::kDenseShift, false, false, has_avx512f,
      detail::gemm_f32_pgemm_fma_6x16_avx512,
      "f32_winograd_3x3_avx512 with every other layer as f32_pgemm_fma_6x16_avx512 (codes decoded to "
      "floats, FMA) instead of the hybrid: the faster choice where 512-bit integer adds take the FMA "
      "ports (Intel AVX-512 cores), so that exponent-add rows cost FMA slots",
-     detail::panel_f32_fma_6x16_avx512, false, true, &kWinogradAvx512Fma},
+     detail::panel_f32_fma_6x16_avx512, false, true, false, &kWinogradAvx512Fma},
     {"f16_expadd_f16c", WeightSet::kDenseShift, true, true, has_avx2_f16c,
      detail::gemm_f16_expadd_f16c,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums: FP16 subnormal "
      "x flushed, FP16 overflow -> +-inf, inf/NaN kept; codes of at most 4 bits (kFp16MaxExponent: "
      "5-bit models refused at load)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
 #endif
 #if defined(DS_KERNELS_NEON)
     {"f32_expadd_neon", WeightSet::kDenseShift, true, false, has_neon,
@@ -163,35 +165,35 @@ const std::vector<KernelInfo> kTable = {
      "DenseShift, NEON exponent add (saturating add + min + xor), 6x8 tiles: subnormal x "
      "flushed (adds nothing), overflow -> +-inf, inf/NaN kept; else bit-equal to "
      "f32_expadd_scalar",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_shiftzero_neon", WeightSet::kShiftWithZero, true, false, has_neon,
      detail::gemm_f32_shiftzero_neon,
      "zero-weight baseline, NEON: f32_expadd_neon plus a mask per weight; zero weights add "
      "nothing (even for inf/NaN x)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_decode_fmla_neon", WeightSet::kDenseShift, false, false, has_neon,
      detail::gemm_f32_decode_fmla_neon,
      "DenseShift, codes decoded to floats + FMLA, 6x8 tiles: bit-equal to f32_expadd_scalar "
      "unless a product overflows, which FMLA keeps unrounded",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f32_winograd_3x3_neon", WeightSet::kDenseShift, false, false, has_neon,
      detail::gemm_f32_decode_fmla_neon,
      "Winograd F(4x4,3x3) / F(2x2,3x3) for stride-1 3x3 convolutions with NEON (16 lanes as four Q "
      "registers, FMLA on transformed weights; not multiply-free, rounding differs from the direct "
      "product by ~1e-6); every other layer as f32_decode_fmla_neon",
-     nullptr, false, false, &kWinogradNeon},
+     nullptr, false, false, false, &kWinogradNeon},
     {"f16_expadd_neon", WeightSet::kDenseShift, true, true, has_neon,
      detail::gemm_f16_expadd_neon,
      "DenseShift, x rounded to FP16 (RNE), exponent add on FP16 bits, FP32 sums (ARMv8.0): FP16 "
      "subnormal x flushed, FP16 overflow -> +-inf, inf/NaN kept; equals f16_expadd_f16c; codes of "
      "at most 4 bits (kFp16MaxExponent)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
     {"f16_expadd_fp16arith_neon", WeightSet::kDenseShift, true, true, has_neon_fp16,
      detail::gemm_f16_expadd_fp16arith_neon,
      "DenseShift, as f16_expadd_neon but summed in FP16 (ARMv8.2 FP16 arithmetic): partial sums "
      "rounded to FP16 and overflow at 65504, not bit-equal to FP32 sums; codes of at most 4 bits "
      "(kFp16MaxExponent)",
-     nullptr, false, false, nullptr},
+     nullptr, false, false, false, nullptr},
 #endif
 };
 

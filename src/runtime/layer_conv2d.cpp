@@ -73,7 +73,15 @@ class Conv2d : public Layer {
     // cover padding and its costlier weight transform is shared by few tiles (measured: see
     // kWinograd4MinPixels).
     winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels ? 4 : 2;
-    const bool wide = winograd_ || (cin_g * kh * kw >= kWideMinDepth && PanelProduct::wide_available(n_, ctx));
+    // Narrow: where the 6x16 form idles lanes (rows under 16 pixels) or reads a phase-split copy
+    // (strides; a stem of a few channels excepted, whose copy is small and whose 6x16 tiles are
+    // full). ResNet-18 on AMD Zen 3, 1 thread, per-layer minima of 4-5 rounds, against the 6x16
+    // form: FMA strided 3x3 2.09 -> 1.77, 1.77 -> 1.59, 2.11 -> 1.69 ms, the FP32 classifier 0.42
+    // -> 0.29, the stem 3.59 -> 4.0-4.3; exponent add stride-1 56x56 3.8 -> 4.5, 28x28 +5%, 7x7
+    // 4.47 -> 4.34.
+    const bool narrow = out.w < 16 || (s > 1 && cin_g >= 16);
+    const bool wide =
+        winograd_ || (cin_g * kh * kw >= kWideMinDepth && PanelProduct::wide_available(n_, ctx, narrow));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();
