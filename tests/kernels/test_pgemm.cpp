@@ -3,8 +3,10 @@
 // the argument checks. Exactness as each kernel documents it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "core/codes.h"
 #include "kernel_test_util.h"
@@ -275,6 +277,78 @@ TEST(PanelKernels, IndirectConvolutionEqualsPackedIm2col) {
     c.pixels = nullptr;  // 16-row weights without the wide form: refused
     EXPECT_THROW(k->panel(c), std::invalid_argument);
   }
+}
+
+// The wide form past its blocking, for every kernel that has it: 100 rows (7 blocks of 16, the
+// last of 4: more than one chunk of blocks on AVX2), K = 400 (three slices), 500 pixels (72 tiles,
+// the last of 3: more than one run of tiles). Pixels read x along a row at stride 1 or 2 (one
+// pointer and constant displacements) or in a shuffled order (a pointer each), and are written
+// in order (row stores) or shuffled (one float at a time); FP32 weights where the kernel takes
+// them, else 3-bit codes. Bit-equal to the 6x16 packed form of the same kernel (x has no zeros).
+TEST(PanelKernels, WideFormPastItsBlockingEqualsPackedForm) {
+  std::mt19937 rng(23);
+  const int M = 100, K = 400, N = 500, row = 2 * N + 16;
+  const std::vector<float> xs = normal_x(rng, size_t(K) * row + 16);
+  std::vector<int32_t> koff(K);
+  for (int k = 0; k < K; ++k) koff[size_t(k)] = k * row;
+  std::vector<int> order(N);
+  for (int n = 0; n < N; ++n) order[size_t(n)] = n;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<float> W(size_t(M) * K);
+  std::normal_distribution<float> d;
+  for (auto& v : W) v = d(rng);
+  const PackedCodes codes = random_codes(rng, M, K, 3, 0);
+  std::vector<float> scale(M), bias(M);
+  for (int m = 0; m < M; ++m) scale[size_t(m)] = 0.5f + 0.0625f * float(m % 9), bias[size_t(m)] = 0.03125f * float(m % 5);
+  const std::vector<float> residual = normal_x(rng, size_t(M) * N);
+  int ran = 0;
+  for (const KernelInfo* k : panel_kernels()) {
+    if (!k->wide_form) continue;
+    ++ran;
+    const bool f32 = !k->multiply_free && !k->tiny_zero_terms && k->weights == WeightSet::kDenseShift;
+    const PanelWeightKind kind = f32 ? PanelWeightKind::kF32
+                                 : k->weights == WeightSet::kShiftWithZero ? PanelWeightKind::kShiftWithZero
+                                                                           : PanelWeightKind::kDenseShift;
+    const uint8_t* rows = f32 ? reinterpret_cast<const uint8_t*>(W.data()) : codes.packed.data();
+    const size_t row_bytes = f32 ? size_t(K) * 4 : codes.row_bytes;
+    const int bits = f32 ? 32 : 3;
+    const PanelWeights w6 = pack_panel_weights(kind, bits, M, K, rows, row_bytes);
+    const PanelWeights w16 = pack_panel_weights(kind, bits, M, K, rows, row_bytes, kWideRows);
+    for (const int step : {1, 2, 0}) {
+      for (const bool shuffled_y : {false, true}) {
+        SCOPED_TRACE(std::string(k->name) + ", x step " + std::to_string(step) + (shuffled_y ? ", y shuffled" : ""));
+        // Pixel n reads x at xoff(n) + koff[k] and writes y column ycol(n).
+        auto xoff = [&](int n) { return step ? step * n : 2 * order[size_t(n)]; };
+        auto ycol = [&](int n) { return shuffled_y ? order[size_t(n)] : n; };
+        std::vector<float> col(size_t(K) * N);
+        for (int kk = 0; kk < K; ++kk)
+          for (int n = 0; n < N; ++n) col[size_t(kk) * N + size_t(ycol(n))] = xs[size_t(xoff(n) + koff[size_t(kk)])];
+        std::vector<float> xp(panel_x_floats(K, N)), y_packed(size_t(M) * N), y_wide(size_t(M) * N, 7.f);
+        pack_panel_x(col.data(), size_t(N), K, N, 0, K, xp.data());
+        PanelGemmArgs a;
+        a.w = &w6, a.mb1 = w6.blocks(), a.xp = xp.data(), a.N = N, a.p1 = (N + 15) / 16, a.y = y_packed.data();
+        a.ldy = size_t(N), a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.residual = residual.data();
+        a.ep.relu = true;
+        k->panel(a);
+        std::vector<PixelTile> px;
+        for (int n0 = 0; n0 < N; n0 += kWidePixels) {
+          PixelTile t{};
+          t.n = std::min(kWidePixels, N - n0);
+          for (int j = 0; j < kWidePixels; ++j) {
+            const int n = std::min(n0 + j, N - 1);
+            t.x[j] = xoff(n0 + j < N ? n0 + j : n), t.y[j] = ycol(n);
+          }
+          px.push_back(t);
+        }
+        PanelGemmArgs b = a;
+        b.w = &w16, b.mb1 = w16.blocks(), b.xp = nullptr, b.pixels = px.data(), b.N = int(px.size());
+        b.p1 = int(px.size()), b.x_base = xs.data(), b.koff = koff.data(), b.y = y_wide.data();
+        k->panel(b);
+        for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_wide[i])) << i;
+      }
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no kernel with the wide form runs on this CPU";
 }
 
 TEST(PanelKernels, RejectPiecesOutsideTheProduct) {
