@@ -290,23 +290,20 @@ std::vector<float> Engine::run(const float* images, int batch) const {
   }
   const size_t out_image = m.shapes.back().numel(), last = groups.size() - 1;
   std::vector<float> out(out_image * b);
+  // A thread per image where images_in_parallel says so: each thread runs whole images on its
+  // own (one thread inside every layer), in units handed out as threads become free, so no layer
+  // waits for the slower core and each thread's layers read what its previous layer wrote from
+  // its own L2. Units of at most the last group's chunk (the memory bound above) and then at most
+  // half a thread's share, so that a core that stalls hands its later units to the other.
+  // Otherwise the units run one after another, each layer on all threads.
   const size_t t = size_t(m.threads);
-  if (t > 1 && images_in_parallel(b, t)) {
-    // Each thread runs whole images on its own (one thread inside every layer), in units handed
-    // out as threads become free: no layer waits for the slower core, and each thread's layers
-    // read what its previous layer wrote from its own L2. Units of at most the last group's
-    // chunk (the memory bound above) and at most half a thread's share, so that a core that
-    // stalls hands its later units to the other.
-    const size_t unit = std::min(groups[last].chunk, (b + 2 * t - 1) / (2 * t));
-    parallel_tasks(int((b + unit - 1) / unit), int(t), [&](int u) {
-      const size_t b0 = size_t(u) * unit;
-      m.run_group(*this, groups, last, images, b0, std::min(unit, b - b0), out.data() + b0 * out_image, 1);
-    });
-    return out;
-  }
-  for (size_t b0 = 0; b0 < b; b0 += groups[last].chunk)
-    m.run_group(*this, groups, last, images, b0, std::min(groups[last].chunk, b - b0), out.data() + b0 * out_image,
-                m.threads);
+  const bool per_image = t > 1 && images_in_parallel(b, t);
+  const size_t unit = per_image ? std::min(groups[last].chunk, (b + 2 * t - 1) / (2 * t)) : groups[last].chunk;
+  parallel_tasks(int((b + unit - 1) / unit), per_image ? int(t) : 1, [&](int u) {
+    const size_t b0 = size_t(u) * unit;
+    m.run_group(*this, groups, last, images, b0, std::min(unit, b - b0), out.data() + b0 * out_image,
+                per_image ? 1 : m.threads);
+  });
   return out;
 }
 
