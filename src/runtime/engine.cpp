@@ -33,11 +33,11 @@ constexpr size_t kMaxRunFloats = kMaxRunBytes / sizeof(float);
 constexpr size_t kRunChunkBytes = size_t(1) << 20;
 
 // Whether a batch runs its images in parallel, a thread per image, rather than each layer on all
-// threads. Per layer, 2 threads gave only about 1.5x on ResNet-18 on an AMD Zen 3 (the threads
-// were busy 93-96% of each parallel section, so it is not the waits: each thread's share runs
-// slower beside the other); whole images gave about 1.8x (batch 32: 1411-1478 ms on 1 thread,
-// 750-828 on 2), as long as the images divide evenly or are many enough that the last one's
-// imbalance is small.
+// threads. Per layer, 2 threads gave only about 1.5x on ResNet-18 on an AMD Zen 3 (a temporary
+// count of each thread's busy time, not kept, found them busy 93-96% of each parallel section, so
+// it is not the waits: each thread's share runs slower beside the other); whole images gave about
+// 1.8x (batch 32, build/bench/engine_bench: 1411-1478 ms on 1 thread, 750-828 on 2), as long as
+// the images divide evenly or are many enough that the last one's imbalance is small.
 bool images_in_parallel(size_t batch, size_t threads) { return batch % threads == 0 || batch >= 4 * threads; }
 
 // Activation buffers, kept per thread from one run to the next. A fresh multi-megabyte
