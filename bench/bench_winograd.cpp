@@ -6,6 +6,7 @@
 // Run: build/bench/bench_winograd [Google Benchmark flags, e.g. --benchmark_repetitions=5]
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <random>
 #include <vector>
 
@@ -39,25 +40,40 @@ void BM_Winograd(benchmark::State& state) {
   std::vector<float> x(size_t(C) * HW * HW), v(size_t(winograd_positions(m)) * C * T), y(x.size());
   std::uniform_real_distribution<float> d(-1.f, 1.f);
   for (auto& f : x) f = d(rng);
+  // U kept from load where the engine keeps it (up to 1 MB, layer_conv2d.cpp's kMaxKeptU), else
+  // made by the product.
+  std::vector<float> u;
+  if (winograd_u_floats(w, m) * sizeof(float) <= (size_t(1) << 20)) {
+    u.resize(winograd_u_floats(w, m));
+    WinogradWeightsArgs wa;
+    wa.m = m, wa.w = &w, wa.u = u.data();
+    k->winograd->weights(wa);
+  }
+  double input_s = 0;
   for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
     for (int c = 0; c < C; ++c) {
       WinogradInputArgs a;
       a.m = m, a.x = x.data() + size_t(c) * HW * HW, a.H = a.W = HW;
       a.v = v.data() + size_t(c) * T, a.xi_stride = size_t(C) * T;
       k->winograd->input(a);
     }
+    input_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     WinogradProductArgs a;
     a.m = m, a.w = &w, a.mb0 = 0, a.mb1 = w.blocks();
     a.v = v.data(), a.xi_stride = size_t(C) * T, a.c_stride = size_t(T), a.T = T;
     a.g0 = 0, a.g1 = (T + k->winograd->group - 1) / k->winograd->group, a.tiles_h = a.tiles_w = t, a.OH = a.OW = HW;
     a.y = y.data(), a.image_stride = y.size();
+    a.u = u.empty() ? nullptr : u.data();
     k->winograd->product(a);
     benchmark::DoNotOptimize(y.data());
   }
+  // The input transform's time per iteration (the rest: product, output transform, epilogue).
+  state.counters["input_s"] = benchmark::Counter(input_s, benchmark::Counter::kAvgIterations);
   state.SetLabel(std::string(k->name) + " F(" + std::to_string(m) + "x" + std::to_string(m) + ")");
 }
 
-// ResNet-18's stride-1 3x3 shapes: 64 channels at 56x56, 128 at 28x28, 256 at 14x14, 512 at 7x7.
+// The stride-1 3x3 shapes of ResNet-18 (224x224 inputs): 64 channels at 56x56, 128 at 28x28, 256 at 14x14, 512 at 7x7.
 BENCHMARK(BM_Winograd)
     ->ArgNames({"C", "HW", "m"})
     ->ArgsProduct({{64}, {56}, {2, 4}})
@@ -65,6 +81,14 @@ BENCHMARK(BM_Winograd)
     ->ArgsProduct({{256}, {14}, {2, 4}})
     ->ArgsProduct({{512}, {7}, {2, 4}})
     ->Unit(benchmark::kMillisecond);
+
+// ResNet-20's (28x28 inputs): 16 channels at 28x28, 32 at 14x14, 64 at 7x7.
+BENCHMARK(BM_Winograd)
+    ->ArgNames({"C", "HW", "m"})
+    ->ArgsProduct({{16}, {28}, {2, 4}})
+    ->ArgsProduct({{32}, {14}, {2, 4}})
+    ->ArgsProduct({{64}, {7}, {2, 4}})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -168,6 +168,95 @@ struct HasStridedRows<V, decltype(void(&V::template strided_rows<2>))> {
   static constexpr bool value = true;
 };
 
+// Whether V names a one-register row type V::Row for the two-pass input transform
+// (wino_input_two_pass): T (kLanes floats), load, store, store_first, zero, set1, add, sub, mul,
+// fmadd, fnmadd, and phases<kM>(r, d): d[j] lane l = r[kM l + j] for all j < kM + 2 at once.
+template <class V, class = void>
+struct HasRowType {
+  static constexpr bool value = false;
+};
+template <class V>
+struct HasRowType<V, decltype(void(sizeof(typename V::Row)))> {
+  static constexpr bool value = true;
+};
+
+// The input transform as two 1-D passes over whole rows, for a V with a row type R.
+//   Pass 1, along each zero-padded input row R: the row transform of every tile column at once
+//   (lanes = tiles), from the row's kM + 2 phases (R::phases, one transpose per kLanes tiles).
+//   Its kM + 2 outputs j go to planes h[j][q] at row s, where R = kM s + q.
+//   Pass 2, down the columns: for position (i, j) the tiles t = ty tw + tx read h[j][i % kM] at
+//   s = ty + i / kM, so t + (i / kM) tw: one contiguous run for ALL tiles, whatever the row width.
+// The one-pass form gathered every row kM + 2 times per tile row (1.5 tile rows each) with four
+// shuffles per gather, and spilled its 36 x 2 transformed vectors: on AMD Zen 3 it was a quarter
+// of ResNet-20's time (perf), with the zero-fill and copy of a whole padded plane besides. The
+// additions are the same, in the same order: V is bit-equal to the one-pass form's.
+template <class R, int kM>
+void wino_input_two_pass(const WinogradInputArgs& a) {
+  using T = typename R::T;
+  constexpr int kA = kM + 2, kL = R::kLanes;
+  const int th = winograd_tiles(a.H, kM), tw = winograd_tiles(a.W, kM), tiles = th * tw;
+  const int vecs = (tw + kL - 1) / kL, padded_rows = kM * th + 2;
+  // Plane h[j][q]: rows s = 0 .. th, tw floats each, then slack for the last row's whole vectors
+  // (pass 1 stores kLanes tiles a vector; the lanes past tw land on row s + 1, which is stored
+  // later, or in the slack) and for pass 2's last vector.
+  const size_t plane = size_t(th + 1) * size_t(tw) + size_t(kL), row_n = size_t(kM) * kL * vecs + kL;
+  // The padded input rows go through a ring of kRing buffers (zero, x's row, zeros), each copied
+  // kRing - 1 rows before pass 1 reads it: read right after the copy, the reads straddled the
+  // copy's pending stores and waited on every one (store-to-load forwarding fails), 29% of the
+  // transform's samples on one load (perf, Zen 3).
+  constexpr int kRing = 4;
+  float* h = reinterpret_cast<float*>(scratch_words(size_t(kA) * kM * plane + kRing * row_n));
+  float* const ring = h + size_t(kA) * kM * plane;
+  const float* const x = a.x;
+  const int H = a.H, W = a.W;
+  for (int q = 0; q < kRing; ++q) {  // the zeros left and right of x's row, which the copies keep
+    float* slot = ring + size_t(q) * row_n;
+    slot[0] = 0.f;
+    for (size_t i = size_t(W) + 1; i < row_n; ++i) slot[i] = 0.f;
+  }
+  auto copy_row = [&](int r) {  // padded row r, if it holds an input row
+    if (r < 1 || r > H) return;
+    // Vectors, not memcpy: ResNet-20's rows are 7 to 28 floats, where the call cost more than the copy.
+    const float* src = x + size_t(r - 1) * W;
+    float* dst = ring + size_t(r % kRing) * row_n + 1;
+    int i = 0;
+    for (; i + kL <= W; i += kL) R::store(dst + i, R::load(src + i));
+    for (; i < W; ++i) dst[i] = src[i];
+  };
+  for (int r = 0; r < kRing - 1; ++r) copy_row(r);
+  for (int r = 0; r < padded_rows; ++r) {
+    copy_row(r + kRing - 1);
+    const bool zero = r == 0 || r > H;  // the padding above and below
+    const float* row = ring + size_t(r % kRing) * row_n;
+    float* hr = h + size_t(r % kM) * plane + size_t(r / kM) * tw;
+    for (int vi = 0; vi < vecs; ++vi) {
+      T d[kA], o[kA];
+      if (zero) {
+        for (int j = 0; j < kA; ++j) o[j] = R::zero();
+      } else {
+        R::template phases<kM>(row + size_t(kM) * kL * vi, d);
+        WinoTransforms<R, kM>::input(d, o);
+      }
+      for (int j = 0; j < kA; ++j) R::store(hr + size_t(j) * kM * plane + size_t(kL) * vi, o[j]);
+    }
+  }
+  float* const v = a.v;
+  const size_t xs = a.xi_stride;  // in locals: the stores to V may alias a, which kept a's fields reloaded
+  for (int t0 = 0; t0 < tiles; t0 += kL) {
+    const int n = tiles - t0 < kL ? tiles - t0 : kL;
+    for (int j = 0; j < kA; ++j) {
+      T d[kA], o[kA];
+      for (int i = 0; i < kA; ++i) d[i] = R::load(h + size_t(j * kM + i % kM) * plane + size_t(i / kM) * tw + t0);
+      WinoTransforms<R, kM>::input(d, o);
+      for (int i = 0; i < kA; ++i) {
+        float* out = v + size_t(i * kA + j) * xs + t0;
+        if (n == kL) R::store(out, o[i]);
+        else R::store_first(out, o[i], n);
+      }
+    }
+  }
+}
+
 template <class V, int kM>
 void wino_input(const WinogradInputArgs& a) {
   using T = typename V::T;
@@ -438,8 +527,13 @@ void wino_product(const WinogradProductArgs& a) {
 // The entry points of one ISA's kernel (its file defines V and calls these).
 template <class V>
 void wino_input_any(const WinogradInputArgs& a) {
-  if (a.m == 4) return wino_input<V, 4>(a);
-  wino_input<V, 2>(a);
+  if constexpr (HasRowType<V>::value) {
+    if (a.m == 4) return wino_input_two_pass<typename V::Row, 4>(a);
+    return wino_input_two_pass<typename V::Row, 2>(a);
+  } else {
+    if (a.m == 4) return wino_input<V, 4>(a);
+    wino_input<V, 2>(a);
+  }
 }
 
 template <class V>
