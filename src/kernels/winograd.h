@@ -59,15 +59,18 @@ struct WinogradWeightsArgs {
 };
 using WinogradWeightsFn = void (*)(const WinogradWeightsArgs&);
 
-// V for one input plane (an image's channel, H x W, row-major) of a pad-1 convolution: its tiles'
-// a^2 transformed values, written at v + xi * xi_stride + ty * tiles_w + tx (v already points at
-// this plane's channel and image). H, W >= 1.
+// V for `channels` consecutive input planes (an image's channels, H x W each, row-major, the
+// first at x) of a pad-1 convolution: plane c's tiles' a^2 transformed values, written at
+// v + c * c_stride + xi * xi_stride + ty * tiles_w + tx (v already points at the first plane's
+// channel and image). H, W >= 1. One call per range of channels: a call's set-up is shared.
 struct WinogradInputArgs {
   int m = 2;  // output tile size: 2 or 4
   const float* x = nullptr;
   int H = 0, W = 0;
   float* v = nullptr;
   size_t xi_stride = 0;
+  int channels = 1;
+  size_t c_stride = 0;  // floats of V from one channel to the next (unused for one channel)
 };
 using WinogradInputFn = void (*)(const WinogradInputArgs&);
 

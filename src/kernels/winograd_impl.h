@@ -190,44 +190,35 @@ struct HasRowType<V, decltype(void(sizeof(typename V::Row)))> {
 // shuffles per gather, and spilled its 36 x 2 transformed vectors: on AMD Zen 3 it was a quarter
 // of ResNet-20's time (perf), with the zero-fill and copy of a whole padded plane besides. The
 // additions are the same, in the same order: V is bit-equal to the one-pass form's.
+// The padded input rows of wino_input_two_pass go through a ring of kWinoRing buffers (zero, x's
+// row, zeros), each copied kWinoRing - 1 rows before pass 1 reads it: read right after the copy,
+// the loads straddled the copy's pending stores and waited on every one (store-to-load forwarding
+// fails), 29% of the transform's samples on one load (perf, Zen 3).
+constexpr int kWinoRing = 4;
+
+// One plane (H x W at x) of wino_input_two_pass into V at v, through the planes h (plane floats
+// each) and the ring (row_n floats a buffer, borders already zero).
 template <class R, int kM>
-void wino_input_two_pass(const WinogradInputArgs& a) {
+inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_stride, float* h, float* ring,
+                             size_t plane, size_t row_n) {
   using T = typename R::T;
   constexpr int kA = kM + 2, kL = R::kLanes;
-  const int th = winograd_tiles(a.H, kM), tw = winograd_tiles(a.W, kM), tiles = th * tw;
+  const int th = winograd_tiles(H, kM), tw = winograd_tiles(W, kM), tiles = th * tw;
   const int vecs = (tw + kL - 1) / kL, padded_rows = kM * th + 2;
-  // Plane h[j][q]: rows s = 0 .. th, tw floats each, then slack for the last row's whole vectors
-  // (pass 1 stores kLanes tiles a vector; the lanes past tw land on row s + 1, which is stored
-  // later, or in the slack) and for pass 2's last vector.
-  const size_t plane = size_t(th + 1) * size_t(tw) + size_t(kL), row_n = size_t(kM) * kL * vecs + kL;
-  // The padded input rows go through a ring of kRing buffers (zero, x's row, zeros), each copied
-  // kRing - 1 rows before pass 1 reads it: read right after the copy, the reads straddled the
-  // copy's pending stores and waited on every one (store-to-load forwarding fails), 29% of the
-  // transform's samples on one load (perf, Zen 3).
-  constexpr int kRing = 4;
-  float* h = reinterpret_cast<float*>(scratch_words(size_t(kA) * kM * plane + kRing * row_n));
-  float* const ring = h + size_t(kA) * kM * plane;
-  const float* const x = a.x;
-  const int H = a.H, W = a.W;
-  for (int q = 0; q < kRing; ++q) {  // the zeros left and right of x's row, which the copies keep
-    float* slot = ring + size_t(q) * row_n;
-    slot[0] = 0.f;
-    for (size_t i = size_t(W) + 1; i < row_n; ++i) slot[i] = 0.f;
-  }
   auto copy_row = [&](int r) {  // padded row r, if it holds an input row
     if (r < 1 || r > H) return;
     // Vectors, not memcpy: ResNet-20's rows are 7 to 28 floats, where the call cost more than the copy.
     const float* src = x + size_t(r - 1) * W;
-    float* dst = ring + size_t(r % kRing) * row_n + 1;
+    float* dst = ring + size_t(r % kWinoRing) * row_n + 1;
     int i = 0;
     for (; i + kL <= W; i += kL) R::store(dst + i, R::load(src + i));
     for (; i < W; ++i) dst[i] = src[i];
   };
-  for (int r = 0; r < kRing - 1; ++r) copy_row(r);
-  for (int r = 0; r < padded_rows; ++r) {
-    copy_row(r + kRing - 1);
+  for (int r = 0; r < kWinoRing - 1; ++r) copy_row(r);
+  for (int r = 0; r < padded_rows; ++r) {  // pass 1
+    copy_row(r + kWinoRing - 1);
     const bool zero = r == 0 || r > H;  // the padding above and below
-    const float* row = ring + size_t(r % kRing) * row_n;
+    const float* row = ring + size_t(r % kWinoRing) * row_n;
     float* hr = h + size_t(r % kM) * plane + size_t(r / kM) * tw;
     for (int vi = 0; vi < vecs; ++vi) {
       T d[kA], o[kA];
@@ -240,21 +231,39 @@ void wino_input_two_pass(const WinogradInputArgs& a) {
       for (int j = 0; j < kA; ++j) R::store(hr + size_t(j) * kM * plane + size_t(kL) * vi, o[j]);
     }
   }
-  float* const v = a.v;
-  const size_t xs = a.xi_stride;  // in locals: the stores to V may alias a, which kept a's fields reloaded
-  for (int t0 = 0; t0 < tiles; t0 += kL) {
+  for (int t0 = 0; t0 < tiles; t0 += kL) {  // pass 2
     const int n = tiles - t0 < kL ? tiles - t0 : kL;
     for (int j = 0; j < kA; ++j) {
       T d[kA], o[kA];
       for (int i = 0; i < kA; ++i) d[i] = R::load(h + size_t(j * kM + i % kM) * plane + size_t(i / kM) * tw + t0);
       WinoTransforms<R, kM>::input(d, o);
       for (int i = 0; i < kA; ++i) {
-        float* out = v + size_t(i * kA + j) * xs + t0;
+        float* out = v + size_t(i * kA + j) * xi_stride + t0;
         if (n == kL) R::store(out, o[i]);
         else R::store_first(out, o[i], n);
       }
     }
   }
+}
+
+template <class R, int kM>
+void wino_input_two_pass(const WinogradInputArgs& a) {
+  constexpr int kA = kM + 2, kL = R::kLanes;
+  const int th = winograd_tiles(a.H, kM), tw = winograd_tiles(a.W, kM), vecs = (tw + kL - 1) / kL;
+  // Plane h[j][q]: rows s = 0 .. th, tw floats each, then slack for the last row's whole vectors
+  // (pass 1 stores kLanes tiles a vector; the lanes past tw land on row s + 1, which is stored
+  // later, or in the slack) and for pass 2's last vector.
+  const size_t plane = size_t(th + 1) * size_t(tw) + size_t(kL), row_n = size_t(kM) * kL * vecs + kL;
+  float* h = reinterpret_cast<float*>(scratch_words(size_t(kA) * kM * plane + kWinoRing * row_n));
+  float* const ring = h + size_t(kA) * kM * plane;
+  for (int q = 0; q < kWinoRing; ++q) {  // the zeros left and right of x's row, which the copies keep
+    float* slot = ring + size_t(q) * row_n;
+    slot[0] = 0.f;
+    for (size_t i = size_t(a.W) + 1; i < row_n; ++i) slot[i] = 0.f;
+  }
+  for (int c = 0; c < a.channels; ++c)
+    wino_input_plane<R, kM>(a.x + size_t(c) * a.H * a.W, a.H, a.W, a.v + size_t(c) * a.c_stride, a.xi_stride, h, ring,
+                            plane, row_n);
 }
 
 template <class V, int kM>
@@ -531,8 +540,12 @@ void wino_input_any(const WinogradInputArgs& a) {
     if (a.m == 4) return wino_input_two_pass<typename V::Row, 4>(a);
     return wino_input_two_pass<typename V::Row, 2>(a);
   } else {
-    if (a.m == 4) return wino_input<V, 4>(a);
-    wino_input<V, 2>(a);
+    for (int c = 0; c < a.channels; ++c) {  // the one-pass form, a plane at a time
+      WinogradInputArgs p = a;
+      p.x = a.x + size_t(c) * a.H * a.W, p.v = a.v + size_t(c) * a.c_stride, p.channels = 1;
+      if (a.m == 4) wino_input<V, 4>(p);
+      else wino_input<V, 2>(p);
+    }
   }
 }
 

@@ -293,14 +293,18 @@ class Conv2d : public Layer {
       const int nb = std::min(chunk, ctx.batch - b0);
       const size_t T = size_t(nb) * per_image;
       parallel_for(nb * C, ctx.threads, [&](int i0, int i1) {
-        for (int i = i0; i < i1; ++i) {
+        // One call per run of channels within an image (its set-up shared by the run).
+        for (int i = i0; i < i1;) {
+          const int n = std::min(i1 - i, C - i % C);
           kernels::WinogradInputArgs a;
           a.m = m;
           a.x = in[0].data + size_t(b0) * image_in + size_t(i) * is.h * is.w;
           a.H = int(is.h), a.W = int(is.w);
           a.v = v + size_t(i % C) * T + size_t(i / C) * per_image;
           a.xi_stride = size_t(C) * T;
+          a.channels = n, a.c_stride = T;
           winograd_->input(a);
+          i += n;
         }
       });
       const int blocks = w.blocks(), groups = int((T + winograd_->group - 1) / winograd_->group);

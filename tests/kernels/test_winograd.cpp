@@ -57,18 +57,26 @@ void check(const KernelInfo& k, const Case& cs, std::mt19937& rng) {
     for (auto& f : *v) f = nd(rng);
 
   const int th = winograd_tiles(cs.H, cs.m), tw = winograd_tiles(cs.W, cs.m), T = cs.batch * th * tw;
-  std::vector<float> v(size_t(winograd_positions(cs.m)) * cs.C * T, NAN);
-  for (int b = 0; b < cs.batch; ++b)
-    for (int c = 0; c < cs.C; ++c) {
-      WinogradInputArgs a;
-      a.m = cs.m;
-      a.x = x.data() + (size_t(b) * cs.C + c) * plane;
-      a.H = cs.H, a.W = cs.W;
-      a.v = v.data() + size_t(c) * T + size_t(b) * th * tw;
-      a.xi_stride = size_t(cs.C) * T;
-      k.winograd->input(a);
-    }
+  // V per image in two calls, channel 0 alone and the rest as one run of channels, and again a
+  // plane per call: the same values bit for bit.
+  std::vector<float> v(size_t(winograd_positions(cs.m)) * cs.C * T, NAN), v_planes(v.size(), NAN);
+  auto input = [&](std::vector<float>& out, int b, int c0, int n) {
+    WinogradInputArgs a;
+    a.m = cs.m;
+    a.x = x.data() + (size_t(b) * cs.C + c0) * plane;
+    a.H = cs.H, a.W = cs.W;
+    a.v = out.data() + size_t(c0) * T + size_t(b) * th * tw;
+    a.xi_stride = size_t(cs.C) * T;
+    a.channels = n, a.c_stride = size_t(T);
+    k.winograd->input(a);
+  };
+  for (int b = 0; b < cs.batch; ++b) {
+    input(v, b, 0, 1);
+    if (cs.C > 1) input(v, b, 1, cs.C - 1);
+    for (int c = 0; c < cs.C; ++c) input(v_planes, b, c, 1);
+  }
   for (float f : v) ASSERT_FALSE(std::isnan(f)) << "the input transform left a value of V unwritten";
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(f2u(v[i]), f2u(v_planes[i])) << "a run of channels against a plane a call, V " << i;
 
   std::vector<float> y(res.size(), NAN), y_kept(res.size(), NAN);
   // U made by each piece, then kept from WinogradKernel::weights: the same transforms, so the
