@@ -1,5 +1,6 @@
 // arm_conv_insn_count: runs the engine `reps` times on a one-layer model - a stride-1 3x3
-// convolution, C -> C channels on an HW x HW image, 3-bit DenseShift codes, scale, bias, ReLU -
+// convolution, C -> C channels on an HW x HW image, 3-bit codes (DenseShift, or shift-with-zero
+// for the shiftzero kernels), scale, bias, ReLU -
 // for counting the aarch64 instructions each kernel executes on a whole layer under qemu
 // (bench/arm_insn_count.sh): the tile kernels' direct product against the Winograd kernel.
 // Torch-free. Usage: arm_conv_insn_count KERNEL REPS C HW  (KERNEL "none" loads but runs nothing).
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
   n.op = ds::core::OpKind::kConv2d;
   n.inputs = {0};
   n.params = {C, C, 3, 3, 1, 1, 1, 1, 1};
-  n.wkind = ds::core::WeightKind::kDenseShift;
+  // The shift-with-zero kernels run only shift-with-zero weights (0, +-2^p): theirs, for them.
+  n.wkind = std::strstr(argv[1], "shiftzero") ? ds::core::WeightKind::kShiftWithZero : ds::core::WeightKind::kDenseShift;
   n.bits = bits, n.rows = uint32_t(C), n.cols = uint32_t(C * 9);
   n.row_bytes = uint32_t(ds::core::packed_bytes(n.cols, bits));
   std::mt19937 rng(1);

@@ -51,7 +51,7 @@ count_conv() {  # instructions executed by: arm_conv_insn_count KERNEL REPS C HW
   count "$@"
 }
 echo
-printf '| kernel | 3x3 conv 32->32 at 28x28 (F(4x4)): instructions per run | per multiply-add | 3x3 conv 64->64 at 14x14 (F(2x2)): per run | per multiply-add |\n'
+printf '| kernel | 3x3 conv 32->32 at 28x28 (F(4x4)): instructions per run | per multiply-add | 3x3 conv 64->64 at 14x14 (F(4x4), U kept): per run | per multiply-add |\n'
 printf '|---|---|---|---|---|\n'
 for k in f32_expadd_neon f32_shiftzero_neon f32_decode_fmla_neon f32_winograd_3x3_neon; do
   a=$(($(count_conv "$k" 2 32 28) - $(count_conv "$k" 1 32 28)))
