@@ -122,35 +122,6 @@ struct Ymm2 {
     const __m256 b = _mm256_broadcast_ss(p);
     return T{_mm256_fmadd_ps(u.lo, b, acc.lo), _mm256_fmadd_ps(u.hi, b, acc.hi)};
   }
-  // 8 lanes of r[kM * l + j] (j < kM: the caller offsets r by the rest).
-  template <int kM>
-  static __m256 half(const float* p) {
-    if constexpr (kM == 2) {  // the even floats of p[0..15]
-      const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
-      return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-    } else {  // every 4th float of p[0..31]
-      const __m256 a = _mm256_unpacklo_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
-      const __m256 b = _mm256_unpacklo_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24));
-      // [p0 p8 p16 p24 | p4 p12 p20 p28] -> p0 p4 p8 ... p28
-      const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0));
-      return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    }
-  }
-  template <int kM>
-  static T strided(const float* r, int j) {
-    return T{half<kM>(r + j), half<kM>(r + j + 8 * kM)};
-  }
-  // Two short tile rows in one vector (n <= 8 tiles each): lane l = r0[kM l + j] for l < n, then
-  // r1[kM (l - n) + j]. Both rows' lanes come from one half each: row 1's first n lanes are
-  // rotated up by n across the two YMM (ResNet's 7-tile rows would leave 9 of 16 lanes idle).
-  template <int kM>
-  static T strided_rows(const float* r0, const float* r1, int j, int n) {
-    // Lane L >= n takes b[L - n]: (L - n) mod 8 in both halves, as L - n < n <= 8.
-    const __m256i up = _mm256_and_si256(_mm256_sub_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n)),
-                                        _mm256_set1_epi32(7));
-    const __m256 a = half<kM>(r0 + j), b = _mm256_permutevar8x32_ps(half<kM>(r1 + j), up);
-    return T{_mm256_blendv_ps(b, a, _mm256_castsi256_ps(lane_mask(n))), b};
-  }
 };
 
 }  // namespace

@@ -6,11 +6,13 @@
 // V supplies, on a value type V::T of 16 floats:
 //   load(p), store(p, v), store_first(p, v, n) (lanes < n only), load_first(p, n) (others 0),
 //   zero(), set1(f), add, sub, mul, fmadd(a, b, c) = a * b + c, fnmadd(a, b, c) = c - a * b,
-//   fma_bcast(acc, u, p) = acc + u * (*p on every lane), and
+//   fma_bcast(acc, u, p) = acc + u * (*p on every lane), and either a one-register row type
+//   V::Row (the two-pass input transform, wino_input_two_pass) or
 //   strided<kM>(r, j): lane l = r[kM * l + j], for j < kM + 2 (reads up to r + 16 * kM + 4).
 //
-// Input transform: 16 tiles of a tile row at a time, one per lane; a tile's input columns are
-// every m-th float of a run (two short rows to a vector where V has strided_rows). Product: 16
+// Input transform: with V::Row, in two 1-D passes over whole rows (wino_input_two_pass); else 16
+// tiles of a tile row at a time, one per lane, a tile's input columns every m-th float of a run
+// (two short rows to a vector where V has strided_rows). Product: 16
 // output channels in V x V::kGroup tiles, per input channel one V of U and one FMA with a broadcast
 // of V per tile - once per transformed position xi, in register tiles of V::kTileBlocks blocks x
 // V::kTileGroups groups. The codes of one 16-channel block are decoded and transformed to U per
@@ -180,16 +182,6 @@ struct HasRowType<V, decltype(void(sizeof(typename V::Row)))> {
   static constexpr bool value = true;
 };
 
-// The input transform as two 1-D passes over whole rows, for a V with a row type R.
-//   Pass 1, along each zero-padded input row R: the row transform of every tile column at once
-//   (lanes = tiles), from the row's kM + 2 phases (R::phases, one transpose per kLanes tiles).
-//   Its kM + 2 outputs j go to planes h[j][q] at row s, where R = kM s + q.
-//   Pass 2, down the columns: for position (i, j) the tiles t = ty tw + tx read h[j][i % kM] at
-//   s = ty + i / kM, so t + (i / kM) tw: one contiguous run for ALL tiles, whatever the row width.
-// The one-pass form gathered every row kM + 2 times per tile row (1.5 tile rows each) with four
-// shuffles per gather, and spilled its 36 x 2 transformed vectors: on AMD Zen 3 it was a quarter
-// of ResNet-20's time (perf), with the zero-fill and copy of a whole padded plane besides. The
-// additions are the same, in the same order: V is bit-equal to the one-pass form's.
 // The padded input rows of wino_input_two_pass go through a ring of kWinoRing buffers (zero, x's
 // row, zeros), each copied kWinoRing - 1 rows before pass 1 reads it: read right after the copy,
 // the loads straddled the copy's pending stores and waited on every one (store-to-load forwarding
@@ -246,6 +238,16 @@ inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_s
   }
 }
 
+// The input transform as two 1-D passes over whole rows, for a V with a row type R.
+//   Pass 1, along each zero-padded input row R: the row transform of every tile column at once
+//   (lanes = tiles), from the row's kM + 2 phases (R::phases, one transpose per kLanes tiles).
+//   Its kM + 2 outputs j go to planes h[j][q] at row s, where R = kM s + q.
+//   Pass 2, down the columns: for position (i, j) the tiles t = ty tw + tx read h[j][i % kM] at
+//   s = ty + i / kM, so t + (i / kM) tw: one contiguous run for ALL tiles, whatever the row width.
+// The one-pass form gathered every row kM + 2 times per tile row (1.5 tile rows each) with four
+// shuffles per gather, and spilled its 36 x 2 transformed vectors: on AMD Zen 3 it was a quarter
+// of ResNet-20's time (perf), with the zero-fill and copy of a whole padded plane besides. The
+// additions are the same, in the same order: V is bit-equal to the one-pass form's.
 template <class R, int kM>
 void wino_input_two_pass(const WinogradInputArgs& a) {
   constexpr int kA = kM + 2, kL = R::kLanes;

@@ -69,10 +69,6 @@ class Conv2d : public Layer {
                         int(out.h * out.w) >= ctx.kernel->winograd->min_out_pixels
                     ? ctx.kernel->winograd
                     : nullptr;
-    // F(4x4) on large images, F(2x2) on small ones, where F(4x4)'s wider tiles would mostly
-    // cover padding and its costlier weight transform is shared by few tiles (measured: see
-    // kWinograd4MinPixels); small ones with U kept from load may still take F(4x4) (below).
-    winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels ? 4 : 2;
     // Narrow: where the 6x16 form idles lanes (rows under 16 pixels) or reads a phase-split copy
     // (strides; a stem of a few channels excepted, whose copy is small and whose 6x16 tiles are
     // full). ResNet-18 on AMD Zen 3, 1 thread, per-layer minima of 4-5 rounds, against the 6x16
@@ -96,14 +92,17 @@ class Conv2d : public Layer {
       // run's pieces decode and transform their blocks' codes again, which costs less than
       // reading a large U from memory.
       const kernels::PanelWeights& w = panels_[0].weights();
-      // Below kWinograd4MinPixels, F(4x4) too where its U is kept and it computes fewer products
-      // than F(2x2) (36 per 4x4 tile against 16 per 2x2 tile, padding included): ResNet-20's
-      // 14x14 and 7x7 layers, where kept U removes the costlier weight transform from each run
-      // (AMD Zen 3, 1 thread, per-layer minima of 8 rounds: 32 channels at 14x14 0.034 -> 0.031 ms,
-      // 64 at 7x7 0.039 -> 0.029).
+      // F(4x4) on large images (kWinograd4MinPixels). On small ones F(2x2), where F(4x4)'s wider
+      // tiles would mostly cover padding and its costlier weight transform, made per run, is
+      // shared by few tiles - unless F(4x4)'s U is kept and it computes fewer products than
+      // F(2x2) (36 per 4x4 tile against 16 per 2x2 tile, padding included): ResNet-20's 14x14 and
+      // 7x7 layers, where kept U removes that transform from each run (AMD Zen 3, 1 thread,
+      // per-layer minima of 8 rounds: 32 channels at 14x14 0.034 -> 0.031 ms, 64 at 7x7 0.039 ->
+      // 0.029).
       const size_t f2_products = 16 * size_t(kernels::winograd_tiles(int(out.h), 2)) * kernels::winograd_tiles(int(out.w), 2);
       const size_t f4_products = 36 * size_t(kernels::winograd_tiles(int(out.h), 4)) * kernels::winograd_tiles(int(out.w), 4);
-      if (kernels::winograd_u_floats(w, 4) * sizeof(float) <= kMaxKeptU && f4_products < f2_products) winograd_m_ = 4;
+      const bool f4_kept = kernels::winograd_u_floats(w, 4) * sizeof(float) <= kMaxKeptU;
+      winograd_m_ = int(out.h * out.w) >= kWinograd4MinPixels || (f4_kept && f4_products < f2_products) ? 4 : 2;
       const size_t u_floats = kernels::winograd_u_floats(w, winograd_m_);
       u_.clear();
       if (u_floats * sizeof(float) > kMaxKeptU) return;
