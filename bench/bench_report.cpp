@@ -403,9 +403,25 @@ int main(int argc, char** argv) {
            << " | " << fmt("%.1f", double(probe[key]["1"])) << " G products/s | " << fmt("%.1f", double(probe[key]["all"]))
            << " G products/s |\n";
     }
+    // The 6x16 register tile of the panel kernels, both forms, data in L1 (bench_probe's tile_avx2).
+    const bool tiles = probe.contains("tile_fma_avx2_gprods") && probe.contains("tile_expadd_avx2_gprods");
+    if (tiles)
+      for (const char* form : {"fma", "expadd"}) {
+        const auto& t = probe[std::string("tile_") + form + "_avx2_gprods"];
+        md << "| 6x16 register tile as the panel kernels run it, data in L1, " << (std::string(form) == "fma" ? "FMA" : "exp-add")
+           << ", AVX2 | " << fmt("%.1f", double(t["1"])) << " G products/s | " << fmt("%.1f", double(t["all"]))
+           << " G products/s |\n";
+      }
     md << "\nAn FMA is one multiply-add (2 flops); the multiply-free kernels spend an integer add and a float add on "
           "each product, so their limit is the exp-add row, against half the FMA's GFLOP/s. "
-          "`docs/profile_resnet18.md` sets the default kernel's layers against it.\n\n"
+          "`docs/profile_resnet18.md` sets the default kernel's layers against it.";
+    if (tiles)
+      md << " The tile rows run the kernels' own inner loop (per k: two x loads through an offset table, six weights "
+            "broadcast from memory, twelve products into twelve accumulators) over data in L1: the most a kernel of "
+            "that shape gets, loads included. Their ratio, "
+         << fmt("%.2f", double(probe["tile_expadd_avx2_gprods"]["1"]) / double(probe["tile_fma_avx2_gprods"]["1"]))
+         << " on 1 thread, bounds the multiply-free kernel against an FMA kernel of the same tile.";
+    md << "\n\n"
        << "Each record's limit is the one that binds it on a roofline: FMA peak (the better of AVX2 and AVX-512) for "
           "its flops, read bandwidth for its bytes (weights as stored + input + output). \"% of limit\" is that bound's "
           "time over the measured time; \"(in L3)\" marks bandwidth-bound working sets that fit the last-level cache, "

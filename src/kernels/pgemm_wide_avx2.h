@@ -10,8 +10,7 @@
 // Registers: 14 accumulators and the broadcast x leave one YMM. The FMA form keeps the low 8
 // weights in it and reads the high 8 from L1 as the FMA's memory operand; the exponent-add form
 // needs a register for the integer sum, so it reads both halves from L1 (vpaddd's operand).
-// The compiler would otherwise load the weights once per k into registers it does not have and
-// spill accumulators (an empty asm makes each pixel's weight address opaque to it).
+// Those memory operands are written in inline assembly (fmadd_mem, add_epi32_mem).
 //
 // Per output the additions run k ascending, slices summed through a buffer of partial sums in
 // order, so the result is bit-equal to the 6x16 form of the same kernel (tests/kernels/
@@ -26,6 +25,21 @@ namespace {
 constexpr int kWideSliceAvx2 = 192;  // columns of K per slice: its weights (12 KB) stay in L1 across the tiles
 constexpr int kWideChunkAvx2 = 4;    // blocks of 16 rows per chunk (see run_wide_avx2)
 constexpr int kWideRunAvx2 = 64;     // tiles per run: the chunk's partial sums (112 KB) in L2
+
+// One instruction with the weights (8 floats or words at p) as its memory operand, in inline
+// assembly: with intrinsics GCC loads a k's weights once into registers the 14 accumulators leave
+// no room for and spills, and the empty-asm barrier that stopped it cost a register copy per
+// pixel and half (ResNet-18's exponent-add 7x7 layers: 7 broadcasts, 14 copies, 14 integer and 14
+// float adds per k). Not volatile: two of them with the same inputs compute the same value.
+inline __m256 fmadd_mem(__m256 acc, __m256 x, const float* p) {  // acc + p[0..7] * x
+  __asm__("vfmadd231ps %2, %1, %0" : "+x"(acc) : "x"(x), "m"(*reinterpret_cast<const float(*)[8]>(p)));
+  return acc;
+}
+inline __m256i add_epi32_mem(__m256i a, const float* p) {  // a + bits(p[0..7]), lane by lane
+  __m256i r;
+  __asm__("vpaddd %2, %1, %0" : "=x"(r) : "x"(a), "m"(*reinterpret_cast<const float(*)[8]>(p)));
+  return r;
+}
 
 // v[j] (pixel j, lane c = channel c) -> v[c] (channel c, lane j = pixel j).
 inline void transpose8x8(__m256 v[8]) {
@@ -52,9 +66,7 @@ struct WideFmaAvx2 {
   static void pixel(__m256* acc, const float* wk, const float* x) {
     const __m256 xv = _mm256_broadcast_ss(x);
     acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(wk), xv, acc[0]);
-    const float* hi = wk + 8;
-    __asm__ volatile("" : "+r"(hi));  // volatile: identical non-volatile asm statements would be merged
-    acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(hi), xv, acc[1]);
+    acc[1] = fmadd_mem(acc[1], xv, wk + 8);
   }
 };
 
@@ -65,15 +77,8 @@ struct WideExpAddAvx2 {
     decode_panel<Decoded::kDenseShiftWord>(w, b, k0, kc, out, nullptr);
   }
   static void pixel(__m256* acc, const float* wk, const float* x) {
-    uint32_t bits;
-    __builtin_memcpy(&bits, x, 4);
-    const __m256i xi = _mm256_set1_epi32(int(bits));
-    for (int h = 0; h < 2; ++h) {
-      const float* wh = wk + 8 * h;
-      __asm__ volatile("" : "+r"(wh));
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh));
-      acc[h] = _mm256_add_ps(acc[h], _mm256_castsi256_ps(_mm256_add_epi32(xi, w)));
-    }
+    const __m256i xi = broadcast_word(reinterpret_cast<const uint32_t*>(x));
+    for (int h = 0; h < 2; ++h) acc[h] = _mm256_add_ps(acc[h], _mm256_castsi256_ps(add_epi32_mem(xi, wk + 8 * h)));
   }
 };
 
