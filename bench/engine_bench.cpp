@@ -1,11 +1,15 @@
 // engine_bench: times the engine on a .dsm model without libtorch, for ARM boards where the
 // `denseshift bench` CLI (which links libtorch) is not built. See docs/arm.md.
 // Usage: engine_bench MODEL.dsm [KERNEL] [THREADS] [BATCH] [REPS]
+// DS_BENCH_TIMES=FILE writes each timed run's ms to FILE, one per line, in order; DS_PROFILE=1
+// prints the engine's per-layer times (runtime/engine.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "runtime/engine.h"
@@ -30,6 +34,12 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       e.run(x.data(), batch);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (const char* file = std::getenv("DS_BENCH_TIMES")) {  // each run's time, in order (scripts/speed_modes.sh)
+      FILE* f = std::fopen(file, "w");
+      if (!f) throw std::runtime_error(std::string("cannot write ") + file);
+      for (double v : ms) std::fprintf(f, "%.4f\n", v);
+      std::fclose(f);
     }
     std::sort(ms.begin(), ms.end());
     const double med = ms[ms.size() / 2], p90 = ms[ms.size() * 9 / 10];

@@ -13,6 +13,7 @@
 // Standalone (no protocol), for scripts/profile_resnet18.sh: with --runs N it runs once untimed, then
 // N times under ONNX Runtime's per-node profiler (--profile PREFIX: its JSON trace goes to
 // PREFIX_<date>.json), and prints one line per node, in graph order: "name<TAB>op<TAB>median ms".
+// With --runs N --times FILE instead (scripts/speed_modes.sh): N timed runs, each one's ms in FILE.
 "use strict";
 const fs = require("fs");
 
@@ -98,6 +99,7 @@ function inputValues(n, grey) {
     process.exit(1);
   }
   const run = async () => { if (session) await session.run(feeds); };
+  if (args.runs && args.times) return timeRuns(session, run, Number(args.runs), args.times);
   if (args.runs) return profileRuns(session, run, Number(args.runs), args.profile);
   const reset = resetPeakRss();
   reply(`ready ${info}${reset ? "" : " (peak includes construction)"}`);
@@ -116,6 +118,20 @@ function inputValues(n, grey) {
   }
   process.exit(0);
 })();
+
+// Each run's time (standalone mode, --times FILE): one untimed run, then n timed ones, written one
+// per line in ms, in order (scripts/speed_modes.sh reads them as a time series).
+async function timeRuns(session, run, n, file) {
+  if (!session) throw new Error("--times needs --child ort");
+  await run();
+  const ms = [];
+  for (let i = 0; i < n; ++i) {
+    const t0 = process.hrtime.bigint();
+    await run();
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  fs.writeFileSync(file, ms.map((v) => v.toFixed(4)).join("\n") + "\n");
+}
 
 // The per-node medians of a profiled session (standalone mode). The profiler starts with the
 // session, so the trace also holds the untimed first run: its events are dropped by count.
