@@ -12,6 +12,7 @@ struct Ymm1 {
   using T = __m256;
   static constexpr int kLanes = 8;
   static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static T load_first(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static void store_first(float* p, T v, int n) { store_first_lanes(p, v, n); }
   static T zero() { return _mm256_setzero_ps(); }
@@ -21,23 +22,29 @@ struct Ymm1 {
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
-  // p[0..3] in the low half, p[h..h+3] in the high one: a tile's floats side by side in each half,
-  // tiles 0-3 low and 4-7 high, so that the in-lane transposes below give the tiles in order.
-  static __m256 halves(const float* p, int h) {
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + h), 1);
+  static void store_half(float* p, T v, int h) {
+    _mm_storeu_ps(p, h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v));
   }
-  // d[j] lane l = r[kM l + j], j < kM + 2 (reads r[0 .. 8 kM + 4)).
+  // lo[0..3] in the low half, hi[0..3] in the high one: tiles 0-3 of the low row side by side in
+  // the low half, tiles 0-3 of the high row in the high half, so that the in-lane transposes below
+  // give the tiles in order.
+  static __m256 halves(const float* lo, const float* hi) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+  }
+  // d[j] lane l = lo[kM l + j] (l < 4), hi[kM (l - 4) + j] (l >= 4), j < kM + 2 (reads lo and hi up
+  // to + 4 kM + 4).
   template <int kM>
-  static void phases(const float* r, T* d) {
+  static void phases(const float* lo, const float* hi, T* d) {
     if constexpr (kM == 2) {  // tile l at r[2l]: quads r[4k..] hold tiles 2k, 2k + 1
-      const __m256 a = halves(r, 8), b = halves(r + 4, 8), c = halves(r + 2, 8), e = halves(r + 6, 8);
+      const __m256 a = halves(lo, hi), b = halves(lo + 4, hi + 4), c = halves(lo + 2, hi + 2),
+                   e = halves(lo + 6, hi + 6);
       d[0] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
       d[1] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
       d[2] = _mm256_shuffle_ps(c, e, _MM_SHUFFLE(2, 0, 2, 0));  // j = 2, 3: phases 0, 1 of tile l + 1
       d[3] = _mm256_shuffle_ps(c, e, _MM_SHUFFLE(3, 1, 3, 1));
     } else {  // tile l at r[4l]: quad l holds tile l; a 4 x 4 transpose per half
-      const __m256 q0 = halves(r, 16), q1 = halves(r + 4, 16), q2 = halves(r + 8, 16), q3 = halves(r + 12, 16),
-                   q4 = halves(r + 16, 16);
+      const __m256 q0 = halves(lo, hi), q1 = halves(lo + 4, hi + 4), q2 = halves(lo + 8, hi + 8),
+                   q3 = halves(lo + 12, hi + 12), q4 = halves(lo + 16, hi + 16);
       const __m256 t0 = _mm256_unpacklo_ps(q0, q1), t1 = _mm256_unpacklo_ps(q2, q3);
       const __m256 t2 = _mm256_unpackhi_ps(q0, q1), t3 = _mm256_unpackhi_ps(q2, q3);
       d[0] = _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0));

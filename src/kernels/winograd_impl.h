@@ -171,8 +171,12 @@ struct HasStridedRows<V, decltype(void(&V::template strided_rows<2>))> {
 };
 
 // Whether V names a one-register row type V::Row for the two-pass input transform
-// (wino_input_two_pass): T (kLanes floats), load, store, store_first, zero, set1, add, sub, mul,
-// fmadd, fnmadd, and phases<kM>(r, d): d[j] lane l = r[kM l + j] for all j < kM + 2 at once.
+// (wino_input_two_pass): T (kLanes floats), load, load_first(p, n) (others 0), store, store_first,
+// store_half(p, v, h) (half h
+// of the lanes, kLanes / 2 floats at p), zero, set1, add, sub, mul, fmadd, fnmadd, and
+// phases<kM>(lo, hi, d): for all j < kM + 2 at once, d[j] lane l = lo[kM l + j] in the low half of
+// the lanes (l < kLanes / 2) and hi[kM (l - kLanes / 2) + j] in the high half (one row of tiles:
+// hi = lo + kM kLanes / 2; two planes' rows side by side: wino_input_plane_pair).
 template <class V, class = void>
 struct HasRowType {
   static constexpr bool value = false;
@@ -188,42 +192,27 @@ struct HasRowType<V, decltype(void(sizeof(typename V::Row)))> {
 // fails), 29% of the transform's samples on one load (perf, Zen 3).
 constexpr int kWinoRing = 4;
 
-// One plane (H x W at x) of wino_input_two_pass into V at v, through the planes h (plane floats
-// each) and the ring (row_n floats a buffer, borders already zero).
+// Padded row r of plane x (H x W) into its ring buffer (row_n floats each, borders already zero),
+// if it holds an input row. Vectors, not memcpy: ResNet-20's rows are 7 to 28 floats, where the
+// call cost more than the copy. The last, partial vector is a masked load (zeros past the row)
+// stored whole: it rewrites the zeros right of the row with zeros (row_n >= W + 1 + kLanes).
+template <class R>
+inline void wino_copy_row(const float* x, int H, int W, float* ring, size_t row_n, int r) {
+  constexpr int kL = R::kLanes;
+  if (r < 1 || r > H) return;
+  const float* src = x + size_t(r - 1) * W;
+  float* dst = ring + size_t(r % kWinoRing) * row_n + 1;
+  int i = 0;
+  for (; i + kL <= W; i += kL) R::store(dst + i, R::load(src + i));
+  if (i < W) R::store(dst + i, R::load_first(src + i, W - i));
+}
+
+// Pass 2 of one plane: the column transform from h into V at v (see wino_input_two_pass).
 template <class R, int kM>
-inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_stride, float* h, float* ring,
-                             size_t plane, size_t row_n) {
+inline void wino_input_columns(const float* h, size_t plane, int tw, int tiles, float* v, size_t xi_stride) {
   using T = typename R::T;
   constexpr int kA = kM + 2, kL = R::kLanes;
-  const int th = winograd_tiles(H, kM), tw = winograd_tiles(W, kM), tiles = th * tw;
-  const int vecs = (tw + kL - 1) / kL, padded_rows = kM * th + 2;
-  auto copy_row = [&](int r) {  // padded row r, if it holds an input row
-    if (r < 1 || r > H) return;
-    // Vectors, not memcpy: ResNet-20's rows are 7 to 28 floats, where the call cost more than the copy.
-    const float* src = x + size_t(r - 1) * W;
-    float* dst = ring + size_t(r % kWinoRing) * row_n + 1;
-    int i = 0;
-    for (; i + kL <= W; i += kL) R::store(dst + i, R::load(src + i));
-    for (; i < W; ++i) dst[i] = src[i];
-  };
-  for (int r = 0; r < kWinoRing - 1; ++r) copy_row(r);
-  for (int r = 0; r < padded_rows; ++r) {  // pass 1
-    copy_row(r + kWinoRing - 1);
-    const bool zero = r == 0 || r > H;  // the padding above and below
-    const float* row = ring + size_t(r % kWinoRing) * row_n;
-    float* hr = h + size_t(r % kM) * plane + size_t(r / kM) * tw;
-    for (int vi = 0; vi < vecs; ++vi) {
-      T d[kA], o[kA];
-      if (zero) {
-        for (int j = 0; j < kA; ++j) o[j] = R::zero();
-      } else {
-        R::template phases<kM>(row + size_t(kM) * kL * vi, d);
-        WinoTransforms<R, kM>::input(d, o);
-      }
-      for (int j = 0; j < kA; ++j) R::store(hr + size_t(j) * kM * plane + size_t(kL) * vi, o[j]);
-    }
-  }
-  for (int t0 = 0; t0 < tiles; t0 += kL) {  // pass 2
+  for (int t0 = 0; t0 < tiles; t0 += kL) {
     const int n = tiles - t0 < kL ? tiles - t0 : kL;
     for (int j = 0; j < kA; ++j) {
       T d[kA], o[kA];
@@ -238,6 +227,72 @@ inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_s
   }
 }
 
+// One plane (H x W at x) of wino_input_two_pass into V at v, through the planes h (plane floats
+// each) and the ring (row_n floats a buffer, borders already zero).
+template <class R, int kM>
+inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_stride, float* h, float* ring,
+                             size_t plane, size_t row_n) {
+  using T = typename R::T;
+  constexpr int kA = kM + 2, kL = R::kLanes;
+  const int th = winograd_tiles(H, kM), tw = winograd_tiles(W, kM);
+  const int vecs = (tw + kL - 1) / kL, padded_rows = kM * th + 2;
+  for (int r = 0; r < kWinoRing - 1; ++r) wino_copy_row<R>(x, H, W, ring, row_n, r);
+  for (int r = 0; r < padded_rows; ++r) {  // pass 1
+    wino_copy_row<R>(x, H, W, ring, row_n, r + kWinoRing - 1);
+    const bool zero = r == 0 || r > H;  // the padding above and below
+    const float* row = ring + size_t(r % kWinoRing) * row_n;
+    float* hr = h + size_t(r % kM) * plane + size_t(r / kM) * tw;
+    for (int vi = 0; vi < vecs; ++vi) {
+      T d[kA], o[kA];
+      if (zero) {
+        for (int j = 0; j < kA; ++j) o[j] = R::zero();
+      } else {
+        const float* p = row + size_t(kM) * kL * vi;
+        R::template phases<kM>(p, p + size_t(kM) * kL / 2, d);
+        WinoTransforms<R, kM>::input(d, o);
+      }
+      for (int j = 0; j < kA; ++j) R::store(hr + size_t(j) * kM * plane + size_t(kL) * vi, o[j]);
+    }
+  }
+  wino_input_columns<R, kM>(h, plane, tw, th * tw, v, xi_stride);
+}
+
+// Two planes at once (x0 and x1, into V at v0 and v1), where a plane's tile row fits half a
+// vector (tw <= kLanes / 2: ResNet-20's 14x14 and 7x7 layers): pass 1 puts the first plane's
+// row in the low half of the lanes and the second's in the high half, where one plane would leave
+// half or more of them idle; each half goes to its plane's h (h0, h1), and pass 2 runs per plane.
+// Lane by lane the same operations as wino_input_plane: V is bit-equal.
+template <class R, int kM>
+inline void wino_input_plane_pair(const float* x0, const float* x1, int H, int W, float* v0, float* v1,
+                                  size_t xi_stride, float* h0, float* h1, float* ring0, float* ring1, size_t plane,
+                                  size_t row_n) {
+  using T = typename R::T;
+  constexpr int kA = kM + 2;
+  const int th = winograd_tiles(H, kM), tw = winograd_tiles(W, kM), padded_rows = kM * th + 2;
+  for (int r = 0; r < kWinoRing - 1; ++r) {
+    wino_copy_row<R>(x0, H, W, ring0, row_n, r);
+    wino_copy_row<R>(x1, H, W, ring1, row_n, r);
+  }
+  for (int r = 0; r < padded_rows; ++r) {  // pass 1
+    wino_copy_row<R>(x0, H, W, ring0, row_n, r + kWinoRing - 1);
+    wino_copy_row<R>(x1, H, W, ring1, row_n, r + kWinoRing - 1);
+    const size_t at = size_t(r % kM) * plane + size_t(r / kM) * tw;
+    T d[kA], o[kA];
+    if (r == 0 || r > H) {  // the padding above and below
+      for (int j = 0; j < kA; ++j) o[j] = R::zero();
+    } else {
+      R::template phases<kM>(ring0 + size_t(r % kWinoRing) * row_n, ring1 + size_t(r % kWinoRing) * row_n, d);
+      WinoTransforms<R, kM>::input(d, o);
+    }
+    for (int j = 0; j < kA; ++j) {
+      R::store_half(h0 + at + size_t(j) * kM * plane, o[j], 0);
+      R::store_half(h1 + at + size_t(j) * kM * plane, o[j], 1);
+    }
+  }
+  wino_input_columns<R, kM>(h0, plane, tw, th * tw, v0, xi_stride);
+  wino_input_columns<R, kM>(h1, plane, tw, th * tw, v1, xi_stride);
+}
+
 // The input transform as two 1-D passes over whole rows, for a V with a row type R.
 //   Pass 1, along each zero-padded input row R: the row transform of every tile column at once
 //   (lanes = tiles), from the row's kM + 2 phases (R::phases, one transpose per kLanes tiles).
@@ -248,24 +303,39 @@ inline void wino_input_plane(const float* x, int H, int W, float* v, size_t xi_s
 // shuffles per gather, and spilled its 36 x 2 transformed vectors: on AMD Zen 3 it was a quarter
 // of ResNet-20's time (perf), with the zero-fill and copy of a whole padded plane besides. The
 // additions are the same, in the same order: V is bit-equal to the one-pass form's.
+// Where a tile row fits half a vector, pass 1 takes two channels at once (wino_input_plane_pair):
+// AMD Zen 3, 1 thread, bench_winograd's input_s, three interleaved A/Bs: 32 channels at 14x14
+// 18.2-19.0 -> 15.7-16.5 us, 64 at 7x7 14.5-15.0 -> 10.6-11.6; ResNet-20's per-layer minima (8
+// rounds) 0.593 -> 0.577 ms, its 7x7 layers 0.030 -> 0.0285.
 template <class R, int kM>
 void wino_input_two_pass(const WinogradInputArgs& a) {
   constexpr int kA = kM + 2, kL = R::kLanes;
   const int th = winograd_tiles(a.H, kM), tw = winograd_tiles(a.W, kM), vecs = (tw + kL - 1) / kL;
   // Plane h[j][q]: rows s = 0 .. th, tw floats each, then slack for the last row's whole vectors
   // (pass 1 stores kLanes tiles a vector; the lanes past tw land on row s + 1, which is stored
-  // later, or in the slack) and for pass 2's last vector.
+  // later, or in the slack) and for pass 2's last vector. Two sets of planes and rings: the
+  // second for wino_input_plane_pair.
   const size_t plane = size_t(th + 1) * size_t(tw) + size_t(kL), row_n = size_t(kM) * kL * vecs + kL;
-  float* h = reinterpret_cast<float*>(scratch_words(size_t(kA) * kM * plane + kWinoRing * row_n));
-  float* const ring = h + size_t(kA) * kM * plane;
-  for (int q = 0; q < kWinoRing; ++q) {  // the zeros left and right of x's row, which the copies keep
-    float* slot = ring + size_t(q) * row_n;
-    slot[0] = 0.f;
-    for (size_t i = size_t(a.W) + 1; i < row_n; ++i) slot[i] = 0.f;
-  }
-  for (int c = 0; c < a.channels; ++c)
-    wino_input_plane<R, kM>(a.x + size_t(c) * a.H * a.W, a.H, a.W, a.v + size_t(c) * a.c_stride, a.xi_stride, h, ring,
-                            plane, row_n);
+  const size_t set = size_t(kA) * kM * plane + kWinoRing * row_n;
+  float* const h0 = reinterpret_cast<float*>(scratch_words(2 * set));
+  float* const h1 = h0 + set;
+  float* const ring0 = h0 + size_t(kA) * kM * plane;
+  float* const ring1 = h1 + size_t(kA) * kM * plane;
+  for (float* ring : {ring0, ring1})
+    for (int q = 0; q < kWinoRing; ++q) {  // the zeros left and right of x's row, which the copies keep
+      float* slot = ring + size_t(q) * row_n;
+      slot[0] = 0.f;
+      for (size_t i = size_t(a.W) + 1; i < row_n; ++i) slot[i] = 0.f;
+    }
+  const bool pairs = 2 * tw <= kL;
+  int c = 0;
+  for (; pairs && c + 1 < a.channels; c += 2)
+    wino_input_plane_pair<R, kM>(a.x + size_t(c) * a.H * a.W, a.x + size_t(c + 1) * a.H * a.W, a.H, a.W,
+                                 a.v + size_t(c) * a.c_stride, a.v + size_t(c + 1) * a.c_stride, a.xi_stride, h0, h1,
+                                 ring0, ring1, plane, row_n);
+  for (; c < a.channels; ++c)
+    wino_input_plane<R, kM>(a.x + size_t(c) * a.H * a.W, a.H, a.W, a.v + size_t(c) * a.c_stride, a.xi_stride, h0,
+                            ring0, plane, row_n);
 }
 
 template <class V, int kM>
