@@ -172,11 +172,11 @@ struct HasStridedRows<V, decltype(void(&V::template strided_rows<2>))> {
 
 // Whether V names a one-register row type V::Row for the two-pass input transform
 // (wino_input_two_pass): T (kLanes floats), load, load_first(p, n) (others 0), store, store_first,
-// store_half(p, v, h) (half h
-// of the lanes, kLanes / 2 floats at p), zero, set1, add, sub, mul, fmadd, fnmadd, and
-// phases<kM>(lo, hi, d): for all j < kM + 2 at once, d[j] lane l = lo[kM l + j] in the low half of
-// the lanes (l < kLanes / 2) and hi[kM (l - kLanes / 2) + j] in the high half (one row of tiles:
-// hi = lo + kM kLanes / 2; two planes' rows side by side: wino_input_plane_pair).
+// store_half(p, v, h) (half h of the lanes, kLanes / 2 floats at p), zero, set1, add, sub, mul,
+// fmadd, fnmadd, and phases<kM>(lo, hi, d): for all j < kM + 2 at once, d[j] lane l =
+// lo[kM l + j] in the low half of the lanes (l < kLanes / 2) and hi[kM (l - kLanes / 2) + j] in
+// the high half (one row of tiles: hi = lo + kM kLanes / 2; two planes' rows side by side:
+// wino_input_plane_pair).
 template <class V, class = void>
 struct HasRowType {
   static constexpr bool value = false;
