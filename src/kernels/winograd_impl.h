@@ -316,18 +316,18 @@ void wino_input_two_pass(const WinogradInputArgs& a) {
   // later, or in the slack) and for pass 2's last vector. Two sets of planes and rings: the
   // second for wino_input_plane_pair.
   const size_t plane = size_t(th + 1) * size_t(tw) + size_t(kL), row_n = size_t(kM) * kL * vecs + kL;
+  const bool pairs = 2 * tw <= kL && a.channels > 1;
   const size_t set = size_t(kA) * kM * plane + kWinoRing * row_n;
-  float* const h0 = reinterpret_cast<float*>(scratch_words(2 * set));
-  float* const h1 = h0 + set;
+  float* const h0 = reinterpret_cast<float*>(scratch_words((pairs ? 2 : 1) * set));
+  float* const h1 = h0 + set;  // only with pairs
   float* const ring0 = h0 + size_t(kA) * kM * plane;
   float* const ring1 = h1 + size_t(kA) * kM * plane;
-  for (float* ring : {ring0, ring1})
+  for (int s = 0; s < (pairs ? 2 : 1); ++s)
     for (int q = 0; q < kWinoRing; ++q) {  // the zeros left and right of x's row, which the copies keep
-      float* slot = ring + size_t(q) * row_n;
+      float* slot = (s ? ring1 : ring0) + size_t(q) * row_n;
       slot[0] = 0.f;
       for (size_t i = size_t(a.W) + 1; i < row_n; ++i) slot[i] = 0.f;
     }
-  const bool pairs = 2 * tw <= kL;
   int c = 0;
   for (; pairs && c + 1 < a.channels; c += 2)
     wino_input_plane_pair<R, kM>(a.x + size_t(c) * a.H * a.W, a.x + size_t(c + 1) * a.H * a.W, a.H, a.W,
