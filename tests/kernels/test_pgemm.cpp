@@ -351,6 +351,64 @@ TEST(PanelKernels, WideFormPastItsBlockingEqualsPackedForm) {
   if (!ran) GTEST_SKIP() << "no kernel with the wide form runs on this CPU";
 }
 
+// A batch in one call, its images' pixels tiled end to end (as the engine tiles a batch): tiles
+// and a kernel's own register groups then span two images, whose pixels are consecutive in y
+// only within an image, so a group's store splits where the image changes (AVX2 regroups the
+// 7-pixel tiles 6 at a time: with 25 pixels an image, groups start mid-image). Bit-equal to the
+// same images run one call each; residual, ReLU and the channel tail included (M = 20).
+TEST(PanelKernels, WideFormBatchAcrossImagesEqualsImageByImage) {
+  std::mt19937 rng(31);
+  const int M = 20, K = 45, P = 25, B = 3, in_image = 2 * P + 64;
+  const std::vector<float> x = normal_x(rng, size_t(B) * in_image + size_t(K) * 2 + 16);
+  std::vector<int32_t> koff(K);
+  for (int k = 0; k < K; ++k) koff[size_t(k)] = 2 * k;  // stride-2 reads, every image at in_image floats
+  const PackedCodes codes = random_codes(rng, M, K, 3, 0);
+  std::vector<float> scale(M), bias(M);
+  for (int m = 0; m < M; ++m) scale[size_t(m)] = 0.75f + 0.125f * float(m % 3), bias[size_t(m)] = -0.25f * float(m % 4);
+  const size_t image_out = size_t(M) * P;
+  const std::vector<float> residual = normal_x(rng, size_t(B) * image_out);
+  // Pixel q of image b reads x at b * in_image + 2 q (+ koff) and writes y at b * image_out + q.
+  auto tiles = [&](int b0, int nb) {
+    std::vector<PixelTile> px;
+    const int count = nb * P;
+    for (int first = 0; first < count; first += kWidePixels) {
+      PixelTile t{};
+      t.n = std::min(kWidePixels, count - first);
+      for (int j = 0; j < kWidePixels; ++j) {
+        const int q = std::min(first + j, count - 1), b = b0 + q / P, n = q % P;
+        t.x[j] = b * in_image + 2 * n, t.y[j] = int32_t(size_t(b) * image_out) + n;
+      }
+      px.push_back(t);
+    }
+    return px;
+  };
+  int ran = 0;
+  for (const KernelInfo* k : panel_kernels()) {
+    if (!k->wide_form) continue;
+    ++ran;
+    SCOPED_TRACE(k->name);
+    const PanelWeightKind kind = k->weights == WeightSet::kShiftWithZero ? PanelWeightKind::kShiftWithZero
+                                                                         : PanelWeightKind::kDenseShift;
+    const PanelWeights w = pack_panel_weights(kind, 3, M, K, codes.packed.data(), codes.row_bytes, kWideRows);
+    PanelGemmArgs a;
+    a.w = &w, a.mb1 = w.blocks(), a.x_base = x.data(), a.koff = koff.data(), a.ldy = size_t(P);
+    a.ep.scale = scale.data(), a.ep.bias = bias.data(), a.ep.residual = residual.data(), a.ep.relu = true;
+    std::vector<float> one(size_t(B) * image_out, 5.f), all(size_t(B) * image_out, 9.f);
+    for (int b = 0; b < B; ++b) {
+      const std::vector<PixelTile> px = tiles(b, 1);
+      PanelGemmArgs c = a;
+      c.pixels = px.data(), c.N = c.p1 = int(px.size()), c.y = one.data();
+      k->panel(c);
+    }
+    const std::vector<PixelTile> px = tiles(0, B);
+    PanelGemmArgs c = a;
+    c.pixels = px.data(), c.N = c.p1 = int(px.size()), c.y = all.data();
+    k->panel(c);
+    for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(f2u(one[i]), f2u(all[i])) << i;
+  }
+  if (!ran) GTEST_SKIP() << "no kernel with the wide form runs on this CPU";
+}
+
 TEST(PanelKernels, RejectPiecesOutsideTheProduct) {
   std::mt19937 rng(15);
   const PackedCodes p = random_codes(rng, 7, 9, 3, 0);
