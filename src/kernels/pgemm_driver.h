@@ -36,17 +36,18 @@ struct HasTile2<P, decltype(void(&P::tile2))> {
 inline int imin(int a, int b) { return a < b ? a : b; }
 inline int imax(int a, int b) { return a > b ? a : b; }
 
-// 1 or 2 when a wide-form tile's pixels run along one input row at that stride (x[j] = x[0] +
+// 1 or 2 when a wide-form tile's n pixels run along one input row at that stride (x[j] = x[0] +
 // j * s), else 0: the wide kernels then read them through one pointer and constant
 // displacements, where a pointer per pixel does not fit the general registers.
-inline int pixel_step(const PixelTile& p) {
+inline int pixel_step(const int32_t* x, int n) {
   for (int s = 1; s <= 2; ++s) {
     bool ok = true;
-    for (int j = 1; j < kWidePixels; ++j) ok = ok && p.x[j] == p.x[0] + j * s;
+    for (int j = 1; j < n; ++j) ok = ok && x[j] == x[0] + j * s;
     if (ok) return s;
   }
   return 0;
 }
+inline int pixel_step(const PixelTile& p) { return pixel_step(p.x, kWidePixels); }
 
 // Where one 16-column tile reads x and writes y: half h (8 columns) reads x[h] + 16 k (packed
 // panel) or x[h] + koff[k] (indirect), and writes y[h] .. of a row, n[h] columns of it.

@@ -39,16 +39,6 @@ struct PixelGroup {
   int n;
 };
 
-// s > 0 when pixel j of g reads x at pixel 0's address + j * s (s = 1 or 2), else 0.
-inline int group_step(const PixelGroup& g) {
-  for (int s = 1; s <= 2; ++s) {
-    bool ok = true;
-    for (int j = 1; j < kWideGroupAvx2; ++j) ok = ok && g.x[j] == g.x[0] + j * s;
-    if (ok) return s;
-  }
-  return 0;
-}
-
 // The pixels of tiles [t0, t1) in order, kWideGroupAvx2 a group; returns the number of groups.
 inline int pixel_groups(const PanelGemmArgs& a, int t0, int t1, PixelGroup* groups) {
   int count = 0, j = 0;
@@ -160,7 +150,7 @@ inline void wide_store_avx2(const PanelGemmArgs& a, const __m256 (*acc)[2], cons
 // One group over columns [k0, k1) of K; the block's weights for column k at wp + (k - kw) * 16.
 // Sums start from `part` unless k0 = 0 and go back to it unless k1 = K, where the epilogue
 // stores y. kStep > 0: pixel j reads x at pixel 0's address + j * kStep (one pointer; see
-// group_step), else a pointer per pixel.
+// pixel_step), else a pointer per pixel.
 template <class Op, int kStep>
 inline void wide_tile_avx2(const PanelGemmArgs& a, const float* wp, int kw, int m0, int rows, const PixelGroup& g,
                            int k0, int k1, float* part) {
@@ -228,7 +218,7 @@ inline void run_wide_avx2(const PanelGemmArgs& a) {
         }
         for (int gi = 0; gi < ng; ++gi) {
           const PixelGroup& g = groups[gi];
-          const int step = group_step(g);
+          const int step = pixel_step(g.x, kWideGroupAvx2);
           for (int i = 0; i < nb; ++i) {
             const int m0 = (c0 + i) * kWideRows, rows = imin(kWideRows, M - m0);
             float* const part = partial + (size_t(i) * kWideRunGroupsAvx2 + size_t(gi)) * per_group;
