@@ -11,9 +11,11 @@
 // as they are; here a run's pixels are regrouped 6 at a time (kWideGroupAvx2). Registers: 12
 // accumulators, the two weight halves and the broadcast x (the exponent-add form one more, for the
 // integer sum): 15-16 of 16 YMM. 7 pixels a tile left no register for the weights: both halves
-// were read from L1 for every pixel, 16 loads per 14 FMAs, and the loop ran at 26-30 G multiply-adds
-// a second against 30-37 for 6 pixels with the weights in registers (AMD Zen 3, 1 thread, a
-// stride-2 layer's k loop alone), the exponent-add form 16 against 24.
+// were read from L1 for every pixel, 16 loads per 14 FMAs. ResNet-18 per layer, 1 thread, minima
+// of 4 rounds in either order (scripts/ab_engine.sh -l -m, AMD Zen 3): the multiply-free 7x7 and
+// 14x14 layers 4.40-4.48 -> 4.20-4.27 and 4.23-4.30 -> 3.94-4.10 ms, its strided 3x3 layers 3-9%
+// faster; `--kernel fastest`'s strided 3x3 layers from 3% slower to 6% faster (1-3% on most); the
+// 1x1 stride-2 downsamples (K of 64-256: the per-group epilogue weighs more) up to 5% slower.
 //
 // Per output the additions run k ascending, slices summed through a buffer of partial sums in
 // order, so the result is bit-equal to the 6x16 form of the same kernel (tests/kernels/
