@@ -14,7 +14,9 @@ namespace {
 // Codes i .. i+7 of a tight B-bit stream whose code i starts at byte p (i a multiple of 8), one per
 // 32-bit lane. Lane j needs bits [B*j, B*j + B): bytes (B*j)/8 .. +3 are shuffled into the lane,
 // then shifted right by (B*j) % 8. Reads 16 bytes from p (PanelWeights pads its blocks for this).
-template <int B>
+// kMasked = false leaves the bits above the code in the lane: for a VPERMPS lookup, which reads
+// only the low 3 bits (codes of at most 3 bits, dense_table).
+template <int B, bool kMasked = true>
 inline __m256i codes8(const uint8_t* p) {
   const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   auto ctrl = [](int j) {
@@ -24,7 +26,8 @@ inline __m256i codes8(const uint8_t* p) {
   const __m256i shuf = _mm256_setr_epi32(ctrl(0), ctrl(1), ctrl(2), ctrl(3), ctrl(4), ctrl(5), ctrl(6), ctrl(7));
   const __m256i shift = _mm256_setr_epi32(0, B % 8, (2 * B) % 8, (3 * B) % 8, (4 * B) % 8, (5 * B) % 8, (6 * B) % 8,
                                           (7 * B) % 8);
-  return _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(v, shuf), shift), _mm256_set1_epi32((1 << B) - 1));
+  const __m256i c = _mm256_srlv_epi32(_mm256_shuffle_epi8(v, shuf), shift);
+  return kMasked ? _mm256_and_si256(c, _mm256_set1_epi32((1 << B) - 1)) : c;
 }
 
 // What a code becomes in a decoded panel, per lane. P (or E) = code & (2^(B-1) - 1); s = code >> (B-1).
@@ -58,7 +61,7 @@ inline void decode_run(const uint8_t* p, int n, uint32_t* out, uint32_t* keep) {
   if constexpr (kTable) {  // one lookup per 8 codes (the common 3-bit case: half the operations)
     const __m256 table = _mm256_castsi256_ps(dense_table<B, D>());
     for (int g = 0; g * 8 < n; ++g)
-      _mm256_storeu_ps(reinterpret_cast<float*>(out + 8 * g), _mm256_permutevar8x32_ps(table, codes8<B>(p + g * B)));
+      _mm256_storeu_ps(reinterpret_cast<float*>(out + 8 * g), _mm256_permutevar8x32_ps(table, codes8<B, false>(p + g * B)));
     return;
   }
   const __m256i pmask = _mm256_set1_epi32((1 << (B - 1)) - 1);
