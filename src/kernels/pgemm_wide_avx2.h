@@ -54,7 +54,7 @@ inline int pixel_groups(const PanelGemmArgs& a, int t0, int t1, PixelGroup* grou
     }
   }
   if (j > 0)
-    for (PixelGroup& g = groups[count - 1]; j < kWideGroupAvx2; ++j) g.x[j] = g.x[g.n - 1], g.y[j] = g.y[g.n - 1];
+    for (PixelGroup& g = groups[count - 1]; j < kWideGroupAvx2; ++j) g.x[j] = g.x[g.n - 1];
   return count;
 }
 
