@@ -15,10 +15,12 @@
 namespace ds::bench::e2e {
 
 namespace {
-// ResNet-18 on ImageNet-sized inputs; ResNet-20 as the Fashion-MNIST models are trained (28x28 grey).
+// ResNet-18 on ImageNet-sized inputs; ResNet-20 as the Fashion-MNIST models are trained (28x28 grey);
+// ResNet-50 (bottleneck blocks: 1x1 stride-1 convolutions) for A/B runs of kernel forms.
 constexpr NetShape kNets[] = {
     {.name = "resnet18", .c = 3, .h = 224, .w = 224, .classes = 1000},
     {.name = "resnet20", .c = 1, .h = 28, .w = 28, .classes = 10},
+    {.name = "resnet50", .c = 3, .h = 224, .w = 224, .classes = 1000},
 };
 }  // namespace
 

@@ -53,10 +53,9 @@ struct KernelInfo {
   // The panel kernel also takes the wide form (pgemm.h: PanelGemmArgs::pixels, weights in blocks
   // of kWideRows rows).
   bool wide_form;
-  // With wide_form: whether the wide form only pays where the 6x16 form idles lanes or copies
-  // phases - strided layers with 16 or more input channels, outputs under 16 pixels a row, and
-  // linear layers (the AVX2 kernels: on AMD Zen 3 the 6x16 form stays faster on stride-1 56x56
-  // and 28x28 layers and on a 3-channel stem) - rather than on every layer deep enough (AVX-512).
+  // With wide_form: whether the wide form skips a strided stem of a few input channels on wide
+  // rows (the AVX2 kernels: there the 6x16 form's tiles are full and its phase-split copy small;
+  // see Conv2d::prepare) rather than running on every layer deep enough (AVX-512).
   bool wide_selective;
   // Non-null: stride-1 pad-1 3x3 convolutions (one group, no dilation) run as Winograd
   // F(2x2, 3x3) (winograd.h) on these functions; every other layer on `panel`.

@@ -85,7 +85,7 @@ const std::vector<KernelInfo> kTable = {
     {"f32_pgemm_fma_6x16_avx2", WeightSet::kDenseShift, false, false, has_avx2_fma,
      detail::gemm_f32_pgemm_fma_6x16_avx2,
      "blocked GEMM, AVX2+FMA: 6-row code blocks decoded to floats per 256-column panel (L2), x in "
-     "16-column panels (L1), 6x16 FMA tiles (16 channels x 6 pixels on strided, narrow and linear "
+     "16-column panels (L1), 6x16 FMA tiles (16 channels x 6 pixels on all but a strided stem, and linear "
      "layers), fused BN/residual/ReLU; bit-equal to f32_expadd_scalar unless a product overflows; "
      "also runs FP32 and zero-weight layers",
      detail::panel_f32_fma_6x16_avx2, false, true, true, nullptr},
@@ -111,7 +111,7 @@ const std::vector<KernelInfo> kTable = {
     {"f32_pgemm_expadd_6x16_avx2", WeightSet::kDenseShift, true, false, has_avx2,
      detail::gemm_f32_pgemm_expadd_6x16_avx2,
      "blocked GEMM, AVX2, multiply-free: bits(x) + (s<<31 | P<<23) per product (one integer add) "
-     "+ float add, 6x16 tiles (16 channels x 6 pixels on strided, narrow and linear layers); assumes "
+     "+ float add, 6x16 tiles (16 channels x 6 pixels on all but a strided stem, and linear layers); assumes "
      "finite x with |x*w| < 2^128; +-0 and subnormal x add a "
      "term below 2^-110 instead of 0; else bit-equal to f32_expadd_scalar",
      detail::panel_f32_expadd_6x16_avx2, true, true, true, nullptr},

@@ -56,9 +56,9 @@ class PanelProduct {
   // wide form or Winograd (kernels/winograd.h).
   bool prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide = false);
   // Whether the kernel for these weights has the wide form (KernelInfo::wide_form) and takes it
-  // for this layer: `narrow` where the 6x16 form would idle lanes or copy phases (a kernel with
-  // wide_selective takes the wide form only there).
-  static bool wide_available(const core::NodeDesc& n, const RunContext& ctx, bool narrow = true);
+  // for this layer: `wide_pays` unless the layer is a strided stem of a few channels (a kernel with
+  // wide_selective takes the wide form only where it pays; Conv2d::prepare).
+  static bool wide_available(const core::NodeDesc& n, const RunContext& ctx, bool wide_pays = true);
   int K() const { return w_.K; }
   // x already in panels (kernels::pack_panel_x), N columns.
   void run(const float* xp, int N, float* y, size_t ldy, const kernels::PanelEpilogue& ep, int threads) const;

@@ -69,15 +69,19 @@ class Conv2d : public Layer {
                         int(out.h * out.w) >= ctx.kernel->winograd->min_out_pixels
                     ? ctx.kernel->winograd
                     : nullptr;
-    // Narrow: where the 6x16 form idles lanes (rows under 16 pixels) or reads a phase-split copy
-    // (strides; a stem of a few channels excepted, whose copy is small and whose 6x16 tiles are
-    // full). ResNet-18 on AMD Zen 3, 1 thread, per-layer minima of 4-5 rounds, against the 6x16
-    // form: FMA strided 3x3 2.09 -> 1.77, 1.77 -> 1.59, 2.11 -> 1.69 ms, the FP32 classifier 0.42
-    // -> 0.29, the stem 3.59 -> 4.0-4.3; exponent add stride-1 56x56 3.8 -> 4.5, 28x28 +5%, 7x7
-    // 4.47 -> 4.34.
-    const bool narrow = out.w < 16 || (s > 1 && cin_g >= 16);
+    // Where a wide_selective kernel (the AVX2 ones) takes the wide form - every layer but
+    // a strided stem of a few channels on rows of 16 pixels or more, whose phase-split copy is
+    // small and whose 6x16 tiles are full. Since the wide form's broadcasts use one address
+    // register (pgemm_wide_avx2.h), it beats the 6x16 form on stride-1 layers too. AMD Zen 3, 1
+    // thread, per-layer minima of 3-4 rounds (scripts/ab_engine.sh -l -m), 6x16 -> wide:
+    // ResNet-18 multiply-free 56x56 3.33 -> 3.13 ms, 28x28 3.65 -> 3.00, FMA 2.83 -> 2.62 and
+    // 3.10 -> 2.51; ResNet-50's 1x1 stride-1 layers at 56x56 and 28x28 5-25% faster (14x14 and
+    // 7x7 ones were wide already), the whole network multiply-free 134.5 -> 125.9 ms; the stem
+    // 3.01 against 3.05. (Before that change the 6x16 form won at 56x56 and 28x28: exponent add
+    // 3.8 against 4.5 ms, +5%.)
+    const bool wide_pays = out.w < 16 || s == 1 || cin_g >= 16;
     const bool wide =
-        winograd_ || (cin_g * kh * kw >= kWideMinDepth && PanelProduct::wide_available(n_, ctx, narrow));
+        winograd_ || (cin_g * kh * kw >= kWideMinDepth && PanelProduct::wide_available(n_, ctx, wide_pays));
     panels_.clear();
     for (int gi = 0; gi < g; ++gi) {
       panels_.emplace_back();

@@ -19,9 +19,9 @@ const kernels::KernelInfo* kernel_for(const core::NodeDesc& n, const RunContext&
 
 }  // namespace
 
-bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx, bool narrow) {
+bool PanelProduct::wide_available(const core::NodeDesc& n, const RunContext& ctx, bool wide_pays) {
   const kernels::KernelInfo* k = kernel_for(n, ctx);
-  return k && k->wide_form && (narrow || !k->wide_selective);
+  return k && k->wide_form && (wide_pays || !k->wide_selective);
 }
 
 bool PanelProduct::prepare(const core::NodeDesc& n, int r0, int r1, const RunContext& ctx, bool wide) {
