@@ -152,28 +152,31 @@ done | awk '{t += $1} END {printf "%.0f", t}')
     for t in 1 "$threads"; do
       node bench/ort_child.js --ort "$ort_dir" --child ort --model "$tmp/r18.onnx" --batch 1 --threads "$t" \
         --shape 3,224,224 --runs "$runs" --profile "$tmp/ortprof_t$t" > "$tmp/ort_t$t.tsv" 2> "$tmp/ort_log.txt"
-      layers "$fastest_kernel" "$t" > "$tmp/fast_t$t.txt"
-      echo "## ONNX Runtime against \`$fastest_kernel\`, per layer, $t thread(s)"
-      echo
-      echo "ONNX Runtime $(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$ort_dir/package.json") (npm \`onnxruntime-node\`, CPU, all graph"
-      echo "optimizations), per-node median of $runs profiled runs (\`node bench/ort_child.js ... --threads $t --runs $runs"
-      echo "--profile PREFIX\`); engine: as above. Ratio: ONNX Runtime ms / engine ms (> 1: the engine is faster)."
-      echo
-      echo "| # | engine layer | engine ms | ONNX Runtime node | op | ONNX Runtime ms | ratio |"
-      echo "|---|---|---|---|---|---|---|"
-      awk -F'\t' -v fast="$tmp/fast_t$t.txt" '
-        BEGIN { while ((getline l < fast) > 0) { split(l, f, "|"); d[f[1]] = f[2]; e[f[1]] = f[4]; if (f[1] + 0 > last) last = f[1] + 0 } }
-        { if (match($1, /^v[0-9]+/)) { i = substr($1, 2, RLENGTH - 1) - 1 } else if ($1 ~ /Gemm/) { i = last } else { i = -1 }
-          if (i >= 0 && !(i in on)) { on[i] = $1; oo[i] = $2; om[i] = $3 } else { xn[++nx] = $1; xo[nx] = $2; xm[nx] = $3 } }
-        END {
-          for (i = 0; i <= last; i++) {
-            r = (i in om && e[i] > 0) ? sprintf("%.2fx", om[i] / e[i]) : "-"
-            printf "| %d | %s | %.4f | %s | %s | %s | %s |\n", i, d[i], e[i], (i in on) ? on[i] : "-", (i in oo) ? oo[i] : "-", (i in om) ? sprintf("%.4f", om[i]) : "-", r
-            te += e[i]; to += (i in om) ? om[i] : 0
-          }
-          for (j = 1; j <= nx; j++) { printf "| | (no engine layer) | | %s | %s | %.4f | |\n", xn[j], xo[j], xm[j]; to += xm[j] }
-          printf "| | **sum** | **%.2f** | | | **%.2f** | **%.2fx** |\n\n", te, to, to / te
-        }' "$tmp/ort_t$t.tsv"
+      # Both kernels: `fastest` for its goal, the multiply-free default for the gap to its own.
+      for k in "$fastest_kernel" "$default_kernel"; do
+        layers "$k" "$t" > "$tmp/eng_t$t.txt"
+        echo "## ONNX Runtime against \`$k\`, per layer, $t thread(s)"
+        echo
+        echo "ONNX Runtime $(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$ort_dir/package.json") (npm \`onnxruntime-node\`, CPU, all graph"
+        echo "optimizations), per-node median of $runs profiled runs (\`node bench/ort_child.js ... --threads $t --runs $runs"
+        echo "--profile PREFIX\`); engine: as above. Ratio: ONNX Runtime ms / engine ms (> 1: the engine is faster)."
+        echo
+        echo "| # | engine layer | engine ms | ONNX Runtime node | op | ONNX Runtime ms | ratio |"
+        echo "|---|---|---|---|---|---|---|"
+        awk -F'\t' -v eng="$tmp/eng_t$t.txt" '
+          BEGIN { while ((getline l < eng) > 0) { split(l, f, "|"); d[f[1]] = f[2]; e[f[1]] = f[4]; if (f[1] + 0 > last) last = f[1] + 0 } }
+          { if (match($1, /^v[0-9]+/)) { i = substr($1, 2, RLENGTH - 1) - 1 } else if ($1 ~ /Gemm/) { i = last } else { i = -1 }
+            if (i >= 0 && !(i in on)) { on[i] = $1; oo[i] = $2; om[i] = $3 } else { xn[++nx] = $1; xo[nx] = $2; xm[nx] = $3 } }
+          END {
+            for (i = 0; i <= last; i++) {
+              r = (i in om && e[i] > 0) ? sprintf("%.2fx", om[i] / e[i]) : "-"
+              printf "| %d | %s | %.4f | %s | %s | %s | %s |\n", i, d[i], e[i], (i in on) ? on[i] : "-", (i in oo) ? oo[i] : "-", (i in om) ? sprintf("%.4f", om[i]) : "-", r
+              te += e[i]; to += (i in om) ? om[i] : 0
+            }
+            for (j = 1; j <= nx; j++) { printf "| | (no engine layer) | | %s | %s | %.4f | |\n", xn[j], xo[j], xm[j]; to += xm[j] }
+            printf "| | **sum** | **%.2f** | | | **%.2f** | **%.2fx** |\n\n", te, to, to / te
+          }' "$tmp/ort_t$t.tsv"
+      done
     done
   else
     echo "## ONNX Runtime"
