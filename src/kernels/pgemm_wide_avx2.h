@@ -16,6 +16,8 @@
 // 14x14 layers 4.40-4.48 -> 4.20-4.27 and 4.23-4.30 -> 3.94-4.10 ms, its strided 3x3 layers 3-9%
 // faster; `--kernel fastest`'s strided 3x3 layers from 3% slower to 6% faster (1-3% on most); the
 // 1x1 stride-2 downsamples (K of 64-256: the per-group epilogue weighs more) up to 5% slower.
+// With pixel 0's address in one register (wide_tile_avx2) it also beats the 6x16 form on stride-1
+// layers at any width, so the runtime gives it every layer but a strided stem (Conv2d::prepare).
 //
 // Per output the additions run k ascending, slices summed through a buffer of partial sums in
 // order, so the result is bit-equal to the 6x16 form of the same kernel (tests/kernels/
