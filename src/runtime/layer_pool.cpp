@@ -25,6 +25,17 @@ DS_POOL_CLONES void max_into(float* col, const float* row, size_t n) {
   for (size_t i = 0; i < n; ++i) col[i] = row[i] > col[i] ? row[i] : col[i];
 }
 
+// col[i] = max(a[i], b[i], c[i]) for i < n, in the order of a copy of a and two max_into: the
+// three rows of a 3-high window in one pass over col instead of three (the ResNet stem's pool:
+// ResNet-18, 1 thread, per-layer minima of 5 rounds in either order, 0.222 -> 0.193 ms).
+DS_POOL_CLONES void max3_rows(float* col, const float* a, const float* b, const float* c, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    float v = a[i];
+    v = b[i] > v ? b[i] : v;
+    col[i] = c[i] > v ? c[i] : v;
+  }
+}
+
 // y[o] = max(c[2o], c[2o + 1], c[2o + 2]) for o < n: a 3-wide window every 2 columns.
 DS_POOL_CLONES void max3_stride2(const float* c, size_t n, float* y) {
   for (size_t o = 0; o < n; ++o) {
@@ -74,8 +85,14 @@ class Pool : public Layer {
         for (uint32_t oy = 0; oy < os.h; ++oy) {
           const auto [y0, y1] = range(oy, is.h);
           const float* first = x + size_t(y0) * is.w;
-          std::copy(first, first + is.w, col.begin());
-          for (int yy = y0 + 1; yy < y1; ++yy) {
+          int yy = y0 + 1;
+          if (max_ && y1 - y0 == 3) {
+            max3_rows(col.data(), first, first + is.w, first + 2 * size_t(is.w), is.w);
+            yy = y1;
+          } else {
+            std::copy(first, first + is.w, col.begin());
+          }
+          for (; yy < y1; ++yy) {
             const float* row = x + size_t(yy) * is.w;
             if (max_) {
               max_into(col.data(), row, is.w);
