@@ -183,8 +183,12 @@ inline std::string check_torch_archive(const std::vector<char>& bytes) {
     if (local > n || n - local < kLocal) return "zip entry " + name + " lies outside the file";
     const size_t data_at = size_t(local) + kLocal + size_t(le(b + local + 26, 2)) + size_t(le(b + local + 28, 2));
     if (data_at > n || comp > n - data_at) return "zip entry " + name + " runs past the end of the file";
-    const size_t slash = name.find('/');
-    if (method == 0 && slash != std::string::npos && name.compare(slash, std::string::npos, "/data.pkl") == 0) {
+    // libtorch finds "data.pkl" whatever its case (miniz's lookup ignores case): so does the
+    // check (an entry named Data.pkl once got past it with a 4 GiB string length).
+    std::string lower = name;
+    for (char& c : lower) c = char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    const size_t slash = lower.find('/');
+    if (method == 0 && slash != std::string::npos && lower.compare(slash, std::string::npos, "/data.pkl") == 0) {
       const std::string problem = check_pickle(b + data_at, size_t(size));
       if (!problem.empty()) return problem;
     }
