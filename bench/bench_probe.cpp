@@ -12,6 +12,9 @@
 //          multiply-adds; with separate adders (AMD Zen 3 and 4) it comes close (Zen 3: 42-45 G
 //          products/s against 48 G FMAs a core, in a quiet round; see the rounds below).
 //   tile   the 6x16 register tile of the panel kernels, FMA and exp-add, data in L1 (tile_avx2)
+//   gather the one-add alternative to the exp-add: x * (+-2^p) precomputed for every code (copies
+//          of the input), so a product is one float add with the chosen copy as a memory operand
+//          and no register reuse; products per second from L1 (gather_avx2)
 //
 // Compiled without ISA flags: the SIMD functions carry target attributes and run after the CPU
 // check. Each figure is the best of --reps runs (a limit is the most the machine gives). Threads split
@@ -214,10 +217,47 @@ __attribute__((target("avx2,fma"))) double tile_avx2(long iters) {
   return double(reps) * kTileK * 96;
 }
 
+// The one-add form (session 20's idea, not built): with x * (+-2^p) precomputed for each of the
+// code's values (2^bits copies of the input), a product is one float add of the copy the weight's
+// code picks, as a memory operand, into an accumulator of 8 pixels; per step one offset load
+// (code -> copy) and 7 such adds into 7 accumulators. No value loaded is reused, so it measures
+// how many memory-operand adds a core sustains: on Zen 3 the loads bind it (a 32-byte load per 8
+// products), well below the float adders' rate. Offsets are 4-byte aligned within 16 KB, as a 3x3
+// tap's are (kUnaligned), or 32-byte aligned (the best case).
+template <bool kUnaligned>
+__attribute__((target("avx2"))) double gather_avx2(long iters) {
+  constexpr int kSpan = 16 * 1024 / 4, kOffsets = 1024;
+  std::vector<float> x(kSpan + 64, 1e-3f);
+  std::vector<int32_t> off(kOffsets);
+  uint32_t seed = 12345;
+  for (auto& o : off) {
+    seed = seed * 1664525u + 1013904223u;
+    const int32_t f = int32_t((seed >> 8) % uint32_t(kSpan - 56));
+    o = int32_t(sizeof(float)) * (kUnaligned ? f : f & ~7);
+  }
+  __m256 acc[7];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  const char* base = reinterpret_cast<const char*>(x.data());
+  __asm__ volatile("" : "+r"(base));
+  for (long i = 0; i < iters; ++i) {
+    const float* q = reinterpret_cast<const float*>(base + off[size_t(i & (kOffsets - 1))]);
+#pragma GCC unroll 7
+    for (int j = 0; j < 7; ++j) acc[j] = _mm256_add_ps(acc[j], _mm256_loadu_ps(q + 8 * j));
+  }
+  float v[8], s = 0;
+  for (auto& a : acc) {
+    _mm256_storeu_ps(v, a);
+    s += v[0];
+  }
+  g_sink = s;
+  return double(iters) * 7 * 8;
+}
+
 struct Result {
   double read1 = 0, read_all = 0, copy1 = 0, copy_all = 0, fma2_1 = 0, fma2_all = 0, fma5_1 = 0, fma5_all = 0;
   double ea2_1 = 0, ea2_all = 0, ea5_1 = 0, ea5_all = 0;  // exponent-add products, G/s
   double tf_1 = 0, tf_all = 0, te_1 = 0, te_all = 0;      // the 6x16 tile, FMA and exp-add, G products/s
+  double ga_1 = 0, ga_all = 0, gu_1 = 0, gu_all = 0;      // one-add gather, aligned and not, G products/s
 };
 
 }  // namespace
@@ -297,7 +337,9 @@ int main(int argc, char** argv) {
   std::vector<Probe> probes = {{fma_avx2, &r.fma2_1, &r.fma2_all},
                                {expadd_avx2, &r.ea2_1, &r.ea2_all},
                                {tile_avx2<false>, &r.tf_1, &r.tf_all},
-                               {tile_avx2<true>, &r.te_1, &r.te_all}};
+                               {tile_avx2<true>, &r.te_1, &r.te_all},
+                               {gather_avx2<false>, &r.ga_1, &r.ga_all},
+                               {gather_avx2<true>, &r.gu_1, &r.gu_all}};
   if (avx512) {
     probes.push_back({fma_avx512, &r.fma5_1, &r.fma5_all});
     probes.push_back({expadd_avx512, &r.ea5_1, &r.ea5_all});
@@ -319,6 +361,7 @@ int main(int argc, char** argv) {
   if (avx512) std::printf("  AVX-512 exp-add Gp/s %8.1f %8.1f\n", r.ea5_1, r.ea5_all);
   std::printf("  6x16 tile FMA Gprod/s %7.1f %8.1f\n", r.tf_1, r.tf_all);
   std::printf("  6x16 tile e-a Gprod/s %7.1f %8.1f\n", r.te_1, r.te_all);
+  std::printf("  one-add gather Gp/s  %8.1f %8.1f (32-byte aligned: %.1f %.1f)\n", r.gu_1, r.gu_all, r.ga_1, r.ga_all);
 
   if (!out.empty()) {
     FILE* f = std::fopen(out.c_str(), "w");
@@ -336,9 +379,11 @@ int main(int argc, char** argv) {
                  "  \"expadd_avx512_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"tile_fma_avx2_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"tile_expadd_avx2_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"gather_avx2_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
+                 "  \"gather_aligned_avx2_gprods\": {\"1\": %.3f, \"all\": %.3f},\n"
                  "  \"avx512\": %s\n}\n",
                  all, mib, reps, r.read1, r.read_all, r.copy1, r.copy_all, r.fma2_1, r.fma2_all, r.fma5_1, r.fma5_all,
-                 r.ea2_1, r.ea2_all, r.ea5_1, r.ea5_all, r.tf_1, r.tf_all, r.te_1, r.te_all, avx512 ? "true" : "false");
+                 r.ea2_1, r.ea2_all, r.ea5_1, r.ea5_all, r.tf_1, r.tf_all, r.te_1, r.te_all, r.gu_1, r.gu_all, r.ga_1, r.ga_all, avx512 ? "true" : "false");
     std::fclose(f);
   }
   return 0;

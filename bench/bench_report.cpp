@@ -412,9 +412,20 @@ int main(int argc, char** argv) {
            << ", AVX2 | " << fmt("%.1f", double(t["1"])) << " G products/s | " << fmt("%.1f", double(t["all"]))
            << " G products/s |\n";
       }
+    // The one-add form (products precomputed per code, one memory-operand float add each), where measured.
+    const bool gather = probe.contains("gather_avx2_gprods");
+    if (gather)
+      md << "| one-add product from precomputed x * (+-2^p) copies, a memory-operand float add each, data in L1, AVX2 | "
+         << fmt("%.1f", double(probe["gather_avx2_gprods"]["1"])) << " G products/s | "
+         << fmt("%.1f", double(probe["gather_avx2_gprods"]["all"])) << " G products/s |\n";
     md << "\nAn FMA is one multiply-add (2 flops); the multiply-free kernels spend an integer add and a float add on "
           "each product, so their limit is the exp-add row, against half the FMA's GFLOP/s. "
           "`docs/profile_resnet18.md` sets the default kernel's layers against it.";
+    if (gather)
+      md << " The one-add row is the other multiply-free form: the input copied once per code value (x * 2^p and its "
+            "negation, exact), each product one float add of the copy the code picks. It halves the vector operations "
+            "but reuses no loaded value, so it is bound by loads (a 32-byte load per 8 products), not by the adders; "
+            "where it stays below the exp-add tile row, the exp-add kernels are the faster multiply-free form.";
     if (tiles)
       md << " The tile rows run the kernels' own inner loop (per k: two x loads through an offset table, six weights "
             "broadcast from memory, twelve products into twelve accumulators) over data in L1: the most a kernel of "
