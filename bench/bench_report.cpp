@@ -421,17 +421,17 @@ int main(int argc, char** argv) {
     md << "\nAn FMA is one multiply-add (2 flops); the multiply-free kernels spend an integer add and a float add on "
           "each product, so their limit is the exp-add row, against half the FMA's GFLOP/s. "
           "`docs/profile_resnet18.md` sets the default kernel's layers against it.";
-    if (gather)
-      md << " The one-add row is the other multiply-free form: the input copied once per code value (x * 2^p and its "
-            "negation, exact), each product one float add of the copy the code picks. It halves the vector operations "
-            "but reuses no loaded value, so it is bound by loads (a 32-byte load per 8 products), not by the adders; "
-            "where it stays below the exp-add tile row, the exp-add kernels are the faster multiply-free form.";
     if (tiles)
       md << " The tile rows run the kernels' own inner loop (per k: two x loads through an offset table, six weights "
             "broadcast from memory, twelve products into twelve accumulators) over data in L1: the most a kernel of "
             "that shape gets, loads included. Their ratio, "
          << fmt("%.2f", double(probe["tile_expadd_avx2_gprods"]["1"]) / double(probe["tile_fma_avx2_gprods"]["1"]))
          << " on 1 thread, bounds the multiply-free kernel against an FMA kernel of the same tile.";
+    if (gather)
+      md << " The one-add row is the other multiply-free form: the input copied once per code value (x * 2^p and its "
+            "negation, exact), each product one float add of the copy the code picks. It halves the vector operations "
+            "but reuses no loaded value, so it is bound by loads (a 32-byte load per 8 products), not by the adders; "
+            "where it stays below the exp-add tile row, the exp-add kernels are the faster multiply-free form.";
     md << "\n\n"
        << "Each record's limit is the one that binds it on a roofline: FMA peak (the better of AVX2 and AVX-512) for "
           "its flops, read bandwidth for its bytes (weights as stored + input + output). \"% of limit\" is that bound's "
