@@ -351,6 +351,52 @@ TEST(PanelKernels, WideFormPastItsBlockingEqualsPackedForm) {
   if (!ran) GTEST_SKIP() << "no kernel with the wide form runs on this CPU";
 }
 
+// Every run length from 1 to 60 pixels, for every kernel with the wide form: the AVX2 kernels
+// regroup a run 6 pixels at a time, or 6 and 5 with none padded where the count allows (49 = 4 x 6
+// + 5 x 5, 11 = 6 + 5, but 7 = 6 + 1 padded); each split must give the 6x16 packed form's bits.
+TEST(PanelKernels, WideFormEveryRunLengthEqualsPackedForm) {
+  std::mt19937 rng(41);
+  const int M = 20, K = 40, max_n = 60;
+  const std::vector<float> xs = normal_x(rng, size_t(K) * max_n + 16);
+  std::vector<int32_t> koff(K);
+  for (int k = 0; k < K; ++k) koff[size_t(k)] = k * max_n;
+  const PackedCodes codes = random_codes(rng, M, K, 3, 0);
+  int ran = 0;
+  for (const KernelInfo* k : panel_kernels()) {
+    if (!k->wide_form) continue;
+    ++ran;
+    const PanelWeightKind kind = k->weights == WeightSet::kShiftWithZero ? PanelWeightKind::kShiftWithZero
+                                                                         : PanelWeightKind::kDenseShift;
+    const PanelWeights w6 = pack_panel_weights(kind, 3, M, K, codes.packed.data(), codes.row_bytes);
+    const PanelWeights w16 = pack_panel_weights(kind, 3, M, K, codes.packed.data(), codes.row_bytes, kWideRows);
+    for (int N = 1; N <= max_n; ++N) {
+      SCOPED_TRACE(std::string(k->name) + ", " + std::to_string(N) + " pixels");
+      std::vector<float> col(size_t(K) * N);
+      for (int kk = 0; kk < K; ++kk)
+        for (int n = 0; n < N; ++n) col[size_t(kk) * N + size_t(n)] = xs[size_t(koff[size_t(kk)] + n)];
+      std::vector<float> xp(panel_x_floats(K, N)), y_packed(size_t(M) * N), y_wide(size_t(M) * N, 7.f);
+      pack_panel_x(col.data(), size_t(N), K, N, 0, K, xp.data());
+      PanelGemmArgs a;
+      a.w = &w6, a.mb1 = w6.blocks(), a.xp = xp.data(), a.N = N, a.p1 = (N + 15) / 16, a.y = y_packed.data();
+      a.ldy = size_t(N), a.ep.relu = true;
+      k->panel(a);
+      std::vector<PixelTile> px;
+      for (int n0 = 0; n0 < N; n0 += kWidePixels) {
+        PixelTile t{};
+        t.n = std::min(kWidePixels, N - n0);
+        for (int j = 0; j < kWidePixels; ++j) t.x[j] = t.y[j] = std::min(n0 + j, N - 1);
+        px.push_back(t);
+      }
+      PanelGemmArgs b = a;
+      b.w = &w16, b.mb1 = w16.blocks(), b.xp = nullptr, b.pixels = px.data(), b.N = b.p1 = int(px.size());
+      b.x_base = xs.data(), b.koff = koff.data(), b.y = y_wide.data();
+      k->panel(b);
+      for (size_t i = 0; i < y_packed.size(); ++i) ASSERT_EQ(f2u(y_packed[i]), f2u(y_wide[i])) << i;
+    }
+  }
+  if (!ran) GTEST_SKIP() << "no kernel with the wide form runs on this CPU";
+}
+
 // A batch in one call, its images' pixels tiled end to end (as the engine tiles a batch): tiles
 // and a kernel's own register groups then span two images, whose pixels are consecutive in y
 // only within an image, so a group's store splits where the image changes (AVX2 regroups the
