@@ -173,7 +173,8 @@ inline void wide_store_avx2(const PanelGemmArgs& a, const __m256 (*acc)[2], cons
 // One group over columns [k0, k1) of K; the block's weights for column k at wp + (k - kw) * 16.
 // Sums start from `part` unless k0 = 0 and go back to it unless k1 = K, where the epilogue
 // stores y. kStep > 0: pixel j reads x at pixel 0's address + j * kStep (one pointer; see
-// pixel_step), else a pointer per pixel.
+// pixel_step), else a pointer per pixel. kG: the group's width (PixelGroup::width); a 5-wide
+// group's store gets a zero sixth pixel, which wide_store_avx2 never writes (j >= g.n).
 template <class Op, int kStep, int kG>
 inline void wide_tile_avx2(const PanelGemmArgs& a, const float* wp, int kw, int m0, int rows, const PixelGroup& g,
                            int k0, int k1, float* part) {
@@ -225,7 +226,7 @@ inline void wide_tile_step(int step, const PanelGemmArgs& a, const float* wp, in
 }
 
 // The loop nest: per chunk of up to kWideChunkAvx2 blocks (64 channels), per run of tiles (its
-// pixels regrouped 6 at a time), per slice of K, the chunk's slices decoded once (FP32 weights
+// pixels regrouped 6 or 5 at a time, pixel_groups), per slice of K, the chunk's slices decoded once (FP32 weights
 // read in place), then each group of the run against every block of the chunk: a group's x (a
 // slice's taps of 6 pixels) is read from memory once for the chunk, not once a block. Block by
 // block instead, ResNet-18's stem read its 635 KB input once for each of its 4 blocks and ran 20%

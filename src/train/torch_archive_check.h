@@ -184,7 +184,8 @@ inline std::string check_torch_archive(const std::vector<char>& bytes) {
     const size_t data_at = size_t(local) + kLocal + size_t(le(b + local + 26, 2)) + size_t(le(b + local + 28, 2));
     if (data_at > n || comp > n - data_at) return "zip entry " + name + " runs past the end of the file";
     // libtorch finds "data.pkl" whatever its case (miniz's lookup ignores case): so does the
-    // check (an entry named Data.pkl once got past it with a 4 GiB string length).
+    // check (an entry named Data.pkl once got past it with a 4 GiB string length). ASCII only, as
+    // miniz folds case; data::detail::to_lower goes through std::tolower, which follows the locale.
     std::string lower = name;
     for (char& c : lower) c = char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     const size_t slash = lower.find('/');
